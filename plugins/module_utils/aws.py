@@ -1,0 +1,168 @@
+# Copyright: Contributors to drs.orchestration
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How the core talks to AWS: clients, retries, pagination, batching.
+
+Reads and writes are treated differently on purpose:
+
+* readers are botocore clients in ``standard`` retry mode, so throttling and transient
+  errors of Describe/List calls are retried by botocore;
+* writers (SendCommand, StartRecovery, ReverseReplication, StartFailbackLaunch ...)
+  never retry on their own (``total_max_attempts: 1``). :func:`retry_throttled` retries
+  them only when AWS refused to execute them (throttling). Any other failure of a
+  mutating call may have executed, and the caller must reconcile (look the effect up)
+  before deciding to call again: see :func:`is_ambiguous`.
+
+No Ansible import here: modules hand in ``module.client`` through
+:meth:`Clients.from_module`, the Lambda handler and the benchmarks use boto3 directly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+READ_CONFIG = {"retries": {"mode": "standard", "max_attempts": 10}}
+WRITE_CONFIG = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+class Clients:
+    """Cached boto3 clients per (service, region, reader|writer).
+
+    ``make(service, region, config)`` builds one client; ``region`` may be None for the
+    default region of the caller (module parameters, environment).
+    """
+
+    def __init__(self, make, region=None):
+        self._make = make
+        self.region = region
+        self._cache = {}
+
+    def _get(self, service, region, kind, config):
+        key = (service, region or self.region, kind)
+        if key not in self._cache:
+            self._cache[key] = self._make(service, region or self.region, config)
+        return self._cache[key]
+
+    def reader(self, service, region=None):
+        return self._get(service, region, "read", READ_CONFIG)
+
+    def writer(self, service, region=None):
+        return self._get(service, region, "write", WRITE_CONFIG)
+
+    @classmethod
+    def from_module(cls, module):
+        """Clients built by an ``AnsibleAWSModule`` (credentials, endpoint_url, aws_config apply)."""
+
+        def make(service, region, config):
+            extra = {"config": config}
+            if region:
+                extra["region"] = region
+            return module.client(service, **extra)
+
+        return cls(make, region=module.region)
+
+    @classmethod
+    def from_session(cls, session=None, region=None, endpoint_url=None):
+        """Clients from a boto3 session (Lambda handler, benchmarks, tests)."""
+        import boto3
+        from botocore.config import Config
+
+        session = session or boto3.session.Session()
+
+        def make(service, region_name, config):
+            return session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=Config(**config))
+
+        return cls(make, region=region or session.region_name)
+
+
+def error_code(exc):
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return (response.get("Error") or {}).get("Code")
+    return None
+
+
+def error_message(exc):
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return (response.get("Error") or {}).get("Message") or str(exc)
+    return str(exc)
+
+
+def is_throttling(exc):
+    """True when AWS refused the call for rate reasons (it did not execute)."""
+    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
+
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    context = RetryContext(attempt_number=1, parsed_response=response)
+    return status == 429 or ThrottledRetryableChecker().is_retryable(context)
+
+
+def is_ambiguous(exc):
+    """True when a failed call may have executed: the caller must reconcile before retrying.
+
+    A connection that never opened did not execute; a request whose answer was lost
+    (connection closed, read timeout) or that failed server-side (5xx) may have.
+    """
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        return False
+    if isinstance(exc, bx.ConnectionClosedError | bx.ReadTimeoutError | bx.HTTPClientError):
+        return True
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and not is_throttling(exc):
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
+        return status >= 500
+    return False
+
+
+def retry_after(exc):
+    """Seconds AWS asked us to wait (DRS ``retryAfterSeconds`` / Retry-After), or None."""
+    response = getattr(exc, "response", None) or {}
+    for value in (
+        response.get("retryAfterSeconds"),
+        ((response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}).get("retry-after"),
+    ):
+        try:
+            if value is not None:
+                return max(0.0, float(value))
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def retry_throttled(call, *args, attempts=8, base_delay=1.0, max_delay=20.0, sleep=time.sleep, **kwargs):
+    """Call a mutating operation; retry it only while AWS throttles it.
+
+    Throttled requests were not executed, so sending them again is safe. Every other
+    error propagates unchanged: callers check :func:`is_ambiguous` and reconcile.
+    Backoff is exponential with full jitter, at least what AWS asked for.
+    """
+    attempt = 1
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:  # botocore raises ClientError; anything else is re-raised below
+            if attempt >= attempts or not is_throttling(exc):
+                raise
+            delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
+            sleep(max(delay, retry_after(exc) or 0.0))
+            attempt += 1
+
+
+def paginate(client, operation, result_key, **kwargs):
+    """Yield every item of a paginated list call through botocore's paginator."""
+    paginator = client.get_paginator(operation)
+    for page in paginator.paginate(**kwargs):
+        yield from page.get(result_key) or ()
+
+
+def chunked(items, size):
+    """Split ``items`` into lists of at most ``size`` (order kept)."""
+    items = list(items)
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,116 @@
+"""The core's AWS call discipline: throttling-only retries for writes, ambiguity, pagination."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+from ansible_collections.drs.orchestration.plugins.module_utils import aws
+
+
+def client_error(code, status=400, **extra):
+    response = {"Error": {"Code": code, "Message": f"{code} happened"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    response.update(extra)
+    return ClientError(response, "SendCommand")
+
+
+class Flaky:
+    """A callable that raises the given errors in order, then returns 'done'."""
+
+    def __init__(self, *errors):
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self, **kwargs):
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return {"done": kwargs}
+
+
+def test_throttled_write_is_sent_again_until_accepted():
+    call = Flaky(client_error("ThrottlingException"), client_error("ThrottlingException", status=429))
+    slept = []
+    assert aws.retry_throttled(call, InstanceIds=["i-1"], sleep=slept.append) == {"done": {"InstanceIds": ["i-1"]}}
+    assert call.calls == 3
+    assert len(slept) == 2
+
+
+def test_write_that_failed_server_side_is_not_retried():
+    call = Flaky(client_error("InternalServerError", status=500))
+    with pytest.raises(ClientError):
+        aws.retry_throttled(call, sleep=lambda s: None)
+    assert call.calls == 1
+
+
+def test_throttling_retries_stop_after_the_attempt_budget():
+    call = Flaky(*[client_error("ThrottlingException") for _ in range(5)])
+    with pytest.raises(ClientError):
+        aws.retry_throttled(call, attempts=3, sleep=lambda s: None)
+    assert call.calls == 3
+
+
+def test_retry_waits_at_least_what_aws_asked_for():
+    call = Flaky(client_error("ThrottlingException", status=429, retryAfterSeconds="7"))
+    slept = []
+    aws.retry_throttled(call, base_delay=0.01, sleep=slept.append)
+    assert slept == [7.0]
+
+
+@pytest.mark.parametrize(
+    ("exc", "ambiguous"),
+    [
+        (client_error("InternalServerError", status=500), True),
+        (client_error("ServiceUnavailable", status=503), True),
+        (client_error("ValidationException", status=400), False),
+        (client_error("ThrottlingException", status=400), False),
+        (ConnectionClosedError(endpoint_url="http://127.0.0.1"), True),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1"), True),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1"), False),
+        (ValueError("not an AWS error"), False),
+    ],
+)
+def test_ambiguous_failures_are_the_ones_that_may_have_executed(exc, ambiguous):
+    assert aws.is_ambiguous(exc) is ambiguous
+
+
+def test_throttling_is_recognised_for_every_service_dialect():
+    for code in ("ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"):
+        assert aws.is_throttling(client_error(code))
+    assert aws.is_throttling(client_error("Whatever", status=429))
+    assert not aws.is_throttling(client_error("AccessDeniedException", status=403))
+    assert not aws.is_throttling(RuntimeError("x"))
+
+
+def test_error_code_and_message_of_non_aws_errors_are_safe():
+    assert aws.error_code(RuntimeError("boom")) is None
+    assert aws.error_message(RuntimeError("boom")) == "boom"
+    assert aws.error_code(client_error("InvalidInstanceId")) == "InvalidInstanceId"
+
+
+def test_chunked_keeps_order_and_bounds():
+    assert aws.chunked(range(7), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert aws.chunked([], 50) == []
+
+
+def test_clients_are_cached_per_service_region_and_kind():
+    made = []
+
+    def make(service, region, config):
+        made.append((service, region, config["retries"]))
+        return object()
+
+    clients = aws.Clients(make, region="us-east-1")
+    assert clients.reader("drs") is clients.reader("drs", "us-east-1")
+    assert clients.writer("drs") is not clients.reader("drs")
+    clients.reader("drs", "eu-west-1")
+    assert [(s, r) for s, r, _ in made] == [("drs", "us-east-1"), ("drs", "us-east-1"), ("drs", "eu-west-1")]
+    assert made[1][2] == {"mode": "standard", "total_max_attempts": 1}
+
+
+def test_paginate_walks_every_page_against_the_emulator(emulator_factory):
+    emu = emulator_factory({"instances": [{"name": f"web-{n}"} for n in range(12)]})
+    ec2 = emu.client("ec2")
+    reservations = aws.paginate(ec2, "describe_instances", "Reservations", MaxResults=5)
+    ids = [instance["InstanceId"] for reservation in reservations for instance in reservation["Instances"]]
+    assert len(ids) == len(set(ids)) == 12
