@@ -1,0 +1,125 @@
+# Copyright: Contributors to drs.orchestration
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The DynamoDB record of agent-install commands, shared by the module and the REST API.
+
+One item per SSM command, keyed by ``CommandId``::
+
+    CommandId    S   hash key
+    InstanceIds  L   of S
+    TargetRegion S
+    Status       S   Pending | InProgress | Success | Failed | Cancelled
+    CreatedAt    S   ISO 8601 (UTC); hash key of the CreatedAtIndex GSI
+    CreatedBy    S   who sent it (IAM ARN, or the REST API's user)
+    TTL          N   epoch seconds; DynamoDB expires the item after it
+    UpdatedAt    S   ISO 8601, set by update_status
+
+Writes are conditional, so a re-run (or a retried write) never duplicates or
+resurrects a record: ``record_command`` only creates, ``update_status`` only updates.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from .aws import error_code, is_ambiguous, retry_throttled
+from .errors import InputError
+from .timeutil import isoformat, parse_datetime, utcnow
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class TrackingTable:
+    """Records agent-install commands in ``table_name`` (client: a boto3 ``dynamodb`` client)."""
+
+    def __init__(self, client, table_name, sleep=time.sleep):
+        if not table_name or not isinstance(table_name, str):
+            raise InputError("tracking_table must be the name of a DynamoDB table.")
+        self.client = client
+        self.table_name = table_name
+        self.sleep = sleep
+
+    def _write(self, call, create, **kwargs):
+        """Run a conditional write; True when it applied, False when its condition did not hold.
+
+        Throttling is retried; an ambiguous failure is retried once, which the condition
+        makes safe. For a create (``attribute_not_exists``), a failed condition on that
+        retry means the first attempt applied.
+        """
+        for attempt in (1, 2):
+            try:
+                retry_throttled(call, sleep=self.sleep, **kwargs)
+                return True
+            except Exception as exc:
+                if error_code(exc) == _CONDITION_FAILED:
+                    return create and attempt == 2
+                if attempt == 2 or not is_ambiguous(exc):
+                    raise
+        return False  # not reached
+
+    def record_command(self, command_id, instance_ids, target_region, status, created_by, ttl_days=90, created_at=None):
+        """Create the record of a command; False when it already exists (a re-run re-attached to it)."""
+        created = parse_datetime(created_at) or utcnow()
+        expires = int((created + timedelta(days=ttl_days)).timestamp())
+        item = {
+            "CommandId": {"S": command_id},
+            "InstanceIds": {"L": [{"S": i} for i in instance_ids]},
+            "TargetRegion": {"S": target_region},
+            "Status": {"S": status},
+            "CreatedAt": {"S": isoformat(created)},
+            "CreatedBy": {"S": created_by or "unknown"},
+            "TTL": {"N": str(expires)},
+        }
+        return self._write(
+            self.client.put_item,
+            True,
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(CommandId)",
+        )
+
+    def update_status(self, command_id, status, updated_at=None, summary=None):
+        """Set a recorded command's status (and outcome counts); False when no record exists."""
+        names = {"#status": "Status"}
+        values = {":status": {"S": status}, ":updated": {"S": isoformat(parse_datetime(updated_at) or utcnow())}}
+        expression = "SET #status = :status, UpdatedAt = :updated"
+        if summary:
+            values[":summary"] = {"M": {k: {"N": str(int(v))} for k, v in summary.items()}}
+            expression += ", Summary = :summary"
+        return self._write(
+            self.client.update_item,
+            False,
+            TableName=self.table_name,
+            Key={"CommandId": {"S": command_id}},
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(CommandId)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def get(self, command_id):
+        """The record as plain data, or None."""
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"CommandId": {"S": command_id}}, ConsistentRead=True
+        ).get("Item")
+        return _plain(item) if item else None
+
+
+def _plain(item):
+    """DynamoDB attribute values -> Python values (S, N, L, M, BOOL, NULL)."""
+
+    def value(v):
+        if "S" in v:
+            return v["S"]
+        if "N" in v:
+            number = float(v["N"])
+            return int(number) if number.is_integer() else number
+        if "L" in v:
+            return [value(x) for x in v["L"]]
+        if "M" in v:
+            return {k: value(x) for k, x in v["M"].items()}
+        if "BOOL" in v:
+            return v["BOOL"]
+        return None
+
+    return {k: value(v) for k, v in item.items()}
