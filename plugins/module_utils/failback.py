@@ -1,0 +1,1110 @@
+# Copyright: Contributors to drs.orchestration
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Failback, declaratively: reverse replication, readiness, failback launch, re-protection, stop.
+
+DRS fails back in two different ways depending on where the recovered server came
+from (``originEnvironment``; ERRATA row 4 and "Failback, as AWS documents it"):
+
+* origin AWS (cross-Region): ``ReverseReplication`` on the recovery instance creates
+  a reversed-direction source server in the origin Region; once that server is
+  CONTINUOUS, the failback is a ``StartRecovery`` of it there (drill or not); then
+  ``ReverseReplication`` on the failback instance re-protects it towards the recovery
+  Region. Readiness is the reversed-direction server's replication state.
+* origin on premises: the Failback Client, booted on the failback target, pairs with
+  the recovery instance; ``failback.state`` tracks the sync; ``StartFailbackLaunch``
+  launches when it is FAILBACK_READY_FOR_LAUNCH; ``StopFailback`` stops it.
+
+Each recovery instance is placed on one ladder of phases, read from DRS on every round
+(nothing is remembered between runs, so an interrupted run picks up where AWS is)::
+
+    not_reversed < reversing < ready < launching < launched < protecting < protected
+
+A requested ``state`` (reversed, ready, launched, protected) is reached when the
+instance is at or past its rung; asking for a state already reached sends nothing.
+``stopped`` is off the ladder: no failback replication running for the instance.
+
+Mutating calls go through writer clients and :func:`retry_throttled`; a failure that
+may have executed (:func:`is_ambiguous`) is reconciled by reading DRS again before
+anything is sent a second time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .aws import chunked, error_code, error_message, is_ambiguous, retry_throttled
+from .errors import (
+    AmbiguousCallError,
+    ConflictError,
+    DrsOrchestrationError,
+    InputError,
+    NotFoundError,
+    WaitFailed,
+    WaitTimeout,
+)
+from .recovery_instances import (
+    TROUBLE_REPLICATION_STATES,
+    describe_raw,
+    is_gone,
+    normalize_recovery_instance,
+    own_reversed_server,
+    parse_source_server_arn,
+    read_context,
+    reversed_active,
+    reversed_server_view,
+    since_replication_started,
+    sort_records,
+)
+from .validation import check_ids, check_range, check_region
+from .waiter import wait_for
+
+STATES = ("reversed", "ready", "launched", "protected", "stopped")
+PHASES = ("not_reversed", "reversing", "ready", "launching", "launched", "protecting", "protected")
+RANK = {phase: i for i, phase in enumerate(PHASES)}
+TARGET_RANK = {"reversed": RANK["reversing"], "ready": RANK["ready"], "launched": RANK["launched"]}
+TARGET_RANK["protected"] = RANK["protected"]
+LAUNCH_STATES = frozenset({"launched", "protected"})
+
+# StartFailbackLaunchRequest.recoveryInstanceIDs: at most 200 items (model).
+FAILBACK_LAUNCH_MAX = 200
+ACTIVE_LAUNCH_STATUSES = frozenset({"PENDING", "IN_PROGRESS"})
+ACTIVE_JOB_STATUSES = frozenset({"PENDING", "STARTED"})
+ON_PREMISES_READY = "FAILBACK_READY_FOR_LAUNCH"
+ON_PREMISES_SYNCING = frozenset({"FAILBACK_IN_PROGRESS", "FAILBACK_NOT_READY_FOR_LAUNCH"})
+# Failback states with nothing to stop.
+ON_PREMISES_IDLE = frozenset({"FAILBACK_NOT_STARTED", "FAILBACK_COMPLETED", None})
+
+DEFAULT_WAIT_TIMEOUT = 14400
+DEFAULT_POLL_INTERVAL = 30
+
+# What to do when DRS answers a conflict, per operation.
+CONFLICT_HINTS = {
+    "ReverseReplication": (
+        "DRS runs one job per source server and reverses only non-drill recovery instances that "
+        "originated in EC2: wait for running jobs (drs_job_info) and re-run."
+    ),
+    "StartFailbackLaunch": (
+        "The instance must be FAILBACK_READY_FOR_LAUNCH with no job running: check its failback state "
+        "(drs_recovery_instance_info) and re-run with wait: true."
+    ),
+    "StartRecovery": "A job is probably running for the reversed-direction source server: wait for it and re-run.",
+    "StopFailback": "Check the failback state (drs_recovery_instance_info) and re-run.",
+    "StopReplication": "Check the reversed-direction source server's state (drs_replication_info) and re-run.",
+}
+
+
+# --- The request -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailbackRequest:
+    """A validated failback request (module options or REST body)."""
+
+    region: str
+    state: str
+    recovery_instance_ids: tuple = ()
+    source_server_ids: tuple = ()
+    drill: bool = True
+    confirm_production: bool = False
+    wait: bool = True
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    tags: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_options(
+        cls,
+        region,
+        state,
+        recovery_instance_ids=None,
+        source_server_ids=None,
+        drill=True,
+        confirm_production=False,
+        wait=True,
+        wait_timeout=DEFAULT_WAIT_TIMEOUT,
+        poll_interval=DEFAULT_POLL_INTERVAL,
+        tags=None,
+    ):
+        """Validate plain options; raises :class:`InputError` naming what to change."""
+        if state not in STATES:
+            raise InputError(f"state must be one of {', '.join(STATES)}; got {state!r}.")
+        ids = check_ids(recovery_instance_ids, "recovery_instance", "recovery_instance_ids")
+        servers = check_ids(source_server_ids, "source_server", "source_server_ids")
+        if bool(ids) == bool(servers):
+            raise InputError(
+                "Name the recovery instances to fail back: give recovery_instance_ids, or source_server_ids "
+                "(their non-drill recovery instances), but not both."
+            )
+        drill = True if drill is None else bool(drill)
+        if state == "protected" and drill:
+            raise InputError(
+                "state protected re-protects the failback instance, which only a production failback launches: "
+                "set drill: false and confirm_production: true, or use state launched for a drill failback."
+            )
+        if state in LAUNCH_STATES and not drill and not confirm_production:
+            raise InputError(
+                f"state {state} with drill: false launches a PRODUCTION failback (the workload moves back to the "
+                "origin). Confirm it with confirm_production: true, or keep drill: true for a failback drill."
+            )
+        wait_timeout = DEFAULT_WAIT_TIMEOUT if wait_timeout is None else wait_timeout
+        poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
+        check_range(wait_timeout, "wait_timeout", 0)
+        if poll_interval <= 0:
+            raise InputError(f"poll_interval must be greater than 0 seconds, got {poll_interval}.")
+        return cls(
+            region=check_region(region, "region"),
+            state=state,
+            recovery_instance_ids=tuple(ids),
+            source_server_ids=tuple(servers),
+            drill=drill,
+            confirm_production=bool(confirm_production),
+            wait=bool(wait),
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            tags=_check_tags(tags),
+        )
+
+
+def _check_tags(tags):
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise InputError(f"tags must be a mapping of tag key to value, like {{'change': 'CHG001'}}; got {tags!r}.")
+    bad = [k for k in tags if not isinstance(k, str) or not k or len(k) > 256]
+    if bad:
+        raise InputError(f"tags: keys {bad!r} must be non-empty strings of at most 256 characters.")
+    values = {k: "" if v is None else str(v) for k, v in tags.items()}
+    long_values = [k for k, v in values.items() if len(v) > 256]
+    if long_values:
+        raise InputError(f"tags: values of {long_values!r} are longer than 256 characters.")
+    return values
+
+
+# --- Errors DRS answers ---------------------------------------------------------------------
+
+
+def drs_error(exc, operation, region, subject):
+    """A core error with a clear message for a DRS error response; None for other failures.
+
+    :param subject: what the call was about ("recovery instance i-..."), for the message
+    """
+    code = error_code(exc)
+    text = f"DRS refused {operation} for {subject} in {region}: {error_message(exc)}"
+    details = {"aws_error_code": code, "operation": operation, "region": region}
+    if code == "ConflictException":
+        return ConflictError(f"{text}. {CONFLICT_HINTS.get(operation, '')}".strip(), **details)
+    if code == "ResourceNotFoundException":
+        return NotFoundError(f"{text}. Check the ID and the region (DRS IDs are per region).", **details)
+    if code == "ValidationException":
+        return InputError(f"{text}.", **details)
+    if code == "UninitializedAccountException":
+        return ConflictError(
+            f"{text}. Initialize Elastic Disaster Recovery in {region} (console or InitializeService) "
+            "before failing back: the origin Region must be initialized too.",
+            **details,
+        )
+    if code == "ServiceQuotaExceededException":
+        return ConflictError(f"{text}. Wait for running jobs to finish, or ask for a higher quota.", **details)
+    return None
+
+
+def _send(call, operation, region, subject, sleep=time.sleep, **params):
+    """Send one mutating call: retried only while throttled; DRS errors become core errors."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return retry_throttled(call, sleep=sleep, **params)
+    except ClientError as exc:
+        if is_ambiguous(exc):
+            raise
+        mapped = drs_error(exc, operation, region, subject)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _ambiguous(exc):
+    """True for a failure after which the call may have executed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, ClientError | BotoCoreError) and is_ambiguous(exc)
+
+
+# --- Where one instance stands --------------------------------------------------------------
+
+
+@dataclass
+class Assessment:
+    """One recovery instance on the ladder, and what is known around it."""
+
+    record: dict
+    phase: str
+    problem: str | None = None
+    failback_instance: dict | None = None
+    job_id: str | None = None
+
+
+def _failback_instance_for(view, candidates, drill):
+    """The live failback instance of the requested kind launched from the reversed-direction server."""
+    if view is None:
+        return None
+    matching = [
+        f
+        for f in candidates.get(view["source_server_id"], ())
+        if bool(f["is_drill"]) == drill and not is_gone(f) and since_replication_started(view, f["point_in_time"])
+    ]
+    preferred = [f for f in matching if f["recovery_instance_id"] == view.get("recovery_instance_id")]
+    return (preferred or matching or [None])[0]
+
+
+def _trouble(state, error, what):
+    if state in TROUBLE_REPLICATION_STATES or error:
+        code = (error or {}).get("code")
+        return f"{what} is {state}{', error ' + code if code else ''}"
+    return None
+
+
+def assess_aws(record, candidates, drill, own_jobs):
+    """Place an origin-AWS recovery instance on the ladder.
+
+    :param candidates: ``{reversed server id: [failback instance records]}`` in the origin Region
+    :param own_jobs: job IDs this run started (a failure of one of them ends the run)
+    """
+    view = own_reversed_server(record)
+    launch = (view or {}).get("last_launch") or {}
+    ours = launch.get("type") == ("DRILL" if drill else "RECOVERY") and since_replication_started(
+        view, launch.get("initiated")
+    )
+    if ours and launch.get("status") in ACTIVE_LAUNCH_STATUSES:
+        return Assessment(record, "launching", job_id=launch.get("job_id"))
+    failback = _failback_instance_for(view, candidates, drill)
+    if failback is not None:
+        if drill:
+            return Assessment(record, "launched", failback_instance=failback)
+        back = reversed_active(failback)
+        if back is None:
+            return Assessment(record, "launched", failback_instance=failback)
+        state = back["data_replication_state"]
+        problem = _trouble(state, back["error"], f"re-protection replication of {back['source_server_id']}")
+        phase = "protected" if state == "CONTINUOUS" else "protecting"
+        return Assessment(record, phase, problem=problem, failback_instance=failback)
+    if ours and launch.get("status") == "FAILED" and launch.get("job_id") in own_jobs:
+        return Assessment(
+            record,
+            "ready",
+            problem=f"failback launch job {launch['job_id']} FAILED for {view['source_server_id']} "
+            f"in {view['region']} (see drs_job_info with include_log_items)",
+            job_id=launch.get("job_id"),
+        )
+    active = reversed_active(record)
+    if active is None:
+        return Assessment(record, "not_reversed")
+    state = active["data_replication_state"]
+    problem = _trouble(state, active["error"], f"reversed replication of {active['source_server_id']}")
+    return Assessment(record, "ready" if state == "CONTINUOUS" else "reversing", problem=problem)
+
+
+def assess_on_premises(record, jobs, own_jobs):
+    """Place an on-premises-origin recovery instance on the ladder (Failback Client path).
+
+    :param jobs: ``{job_id: job record}`` for the instances' failback jobs
+    """
+    failback = record["failback"]
+    state = failback["state"]
+    replication = record["replication"]
+    if state == "FAILBACK_COMPLETED":
+        source = record["source_data_replication_state"]
+        if source == "CONTINUOUS":
+            return Assessment(record, "protected")
+        if source and source not in ("STOPPED", "DISCONNECTED"):
+            return Assessment(record, "protecting")
+        return Assessment(record, "launched")
+    if state == "FAILBACK_ERROR":
+        error = (replication["error"] or {}).get("code")
+        return Assessment(
+            record, "reversing", problem=f"failback state is FAILBACK_ERROR{', error ' + error if error else ''}"
+        )
+    job = jobs.get(failback["job_id"]) if failback["job_id"] else None
+    if job and job["status"] in ACTIVE_JOB_STATUSES:
+        return Assessment(record, "launching", job_id=job["job_id"])
+    if state == ON_PREMISES_READY:
+        problem = None
+        if job and job["job_id"] in own_jobs and _job_failed_for(job, record["recovery_instance_id"]):
+            problem = f"failback launch job {job['job_id']} failed (see drs_job_info with include_log_items)"
+        return Assessment(record, "ready", problem=problem, job_id=job["job_id"] if job else None)
+    if state in ON_PREMISES_SYNCING:
+        problem = _trouble(replication["state"], replication["error"], "failback replication")
+        return Assessment(record, "reversing", problem=problem)
+    return Assessment(record, "not_reversed")
+
+
+def _job_failed_for(job, recovery_instance_id):
+    return any(
+        s["launch_status"] == "FAILED"
+        for s in job["participating_servers"]
+        if s["recovery_instance_id"] in (None, recovery_instance_id)
+    )
+
+
+# --- Calls ---------------------------------------------------------------------------------------
+
+
+def _call(operation, region, parameters, instances, when="now"):
+    return {
+        "operation": operation,
+        "region": region,
+        "parameters": parameters,
+        "recovery_instance_ids": list(instances),
+        "when": when,
+    }
+
+
+def _view_summary(view):
+    if view is None:
+        return None
+    keys = (
+        "arn",
+        "region",
+        "account_id",
+        "source_server_id",
+        "found",
+        "data_replication_state",
+        "state_label",
+        "replication_direction",
+        "progress_percent",
+        "lag_seconds",
+        "error",
+        "replicating_this_instance",
+    )
+    return {k: view.get(k) for k in keys}
+
+
+def _failback_summary(failback):
+    if failback is None:
+        return None
+    back = reversed_active(failback)
+    return {
+        "recovery_instance_id": failback["recovery_instance_id"],
+        "ec2_instance_id": failback["ec2_instance_id"],
+        "ec2_instance_state": failback["ec2_instance_state"],
+        "region": failback["region"],
+        "is_drill": failback["is_drill"],
+        "job_id": failback["job_id"],
+        "re_protection_state": back["data_replication_state"] if back else None,
+    }
+
+
+# --- One run -----------------------------------------------------------------------------------
+
+
+class FailbackRun:
+    """Reads where the selected instances stand and moves them towards the requested state."""
+
+    def __init__(self, clients, request, clock=time.monotonic, sleep=time.sleep):
+        self.clients = clients
+        self.request = request
+        self.clock = clock
+        self.sleep = sleep
+        self.region = request.region
+        self.calls = []
+        self.own_jobs = set()
+        self.reattached = []  # launches found running (started by an interrupted run), not sent again
+        self.selected = None  # recovery instance IDs, fixed by the first observation
+        self.before = {}
+
+    # Observing ------------------------------------------------------------------------------
+
+    def observe(self):
+        """One round of reads: ``{recovery_instance_id: Assessment}`` in a stable order."""
+        request = self.request
+        if self.selected is None and request.source_server_ids:
+            context = read_context(self.clients, self.region, source_server_ids=request.source_server_ids)
+        else:
+            ids = self.selected or request.recovery_instance_ids
+            context = read_context(self.clients, self.region, recovery_instance_ids=ids)
+        records = {
+            r["recovery_instance_id"]: r
+            for r in (
+                normalize_recovery_instance(item, self.region, context["now"], context["sources"], context["reversed"])
+                for item in context["items"]
+            )
+        }
+        if self.selected is None:
+            self.selected = self._select(records)
+        missing = [i for i in self.selected if i not in records]
+        if missing:
+            raise NotFoundError(
+                f"DRS in {self.region} does not know recovery instance(s) {', '.join(missing)}: check the IDs and "
+                "the region (recovery instances live in the recovery Region).",
+                missing=missing,
+            )
+        chosen = sort_records([records[i] for i in self.selected])
+        candidates = self._failback_candidates(chosen, context)
+        jobs = self._failback_jobs(chosen)
+        assessments = {}
+        for record in chosen:
+            if record["origin_environment"] == "AWS":
+                assessment = assess_aws(record, candidates, self.request.drill, self.own_jobs)
+            else:
+                assessment = assess_on_premises(record, jobs, self.own_jobs)
+            assessments[record["recovery_instance_id"]] = assessment
+        if not self.before:
+            self.before = {rid: a.phase for rid, a in assessments.items()}
+        return assessments
+
+    def _select(self, records):
+        request = self.request
+        if request.recovery_instance_ids:
+            return list(request.recovery_instance_ids)
+        chosen = [
+            r["recovery_instance_id"]
+            for r in sort_records(records.values())
+            if r["source_server_id"] in request.source_server_ids and not r["is_drill"] and not is_gone(r)
+        ]
+        covered = {records[i]["source_server_id"] for i in chosen}
+        without = [s for s in request.source_server_ids if s not in covered]
+        if without:
+            raise NotFoundError(
+                f"No live non-drill recovery instance in {self.region} for source server(s) {', '.join(without)}: "
+                "only instances launched by a recovery (drs_recovery with drill: false) are failed back.",
+                missing=without,
+            )
+        return chosen
+
+    def _failback_candidates(self, records, context):
+        """Failback instances launched from the reversed-direction servers: one read per origin Region."""
+        wanted = {}
+        for record in records:
+            view = own_reversed_server(record) if record["origin_environment"] == "AWS" else None
+            if view and view["found"]:
+                wanted.setdefault(view["region"], {})[view["source_server_id"]] = record
+        candidates = {}
+        for region, by_server in sorted(wanted.items()):
+            items, now = describe_raw(self.clients, region, source_server_ids=sorted(by_server))
+            for item in items:
+                server_id = item.get("sourceServerID")
+                owner = by_server[server_id]
+                failback = normalize_recovery_instance(item, region, now, context["reversed"])
+                source = context["sources"].get(owner["source_server_id"])
+                if source and source.get("arn"):
+                    failback["reversed_direction_source_server"] = reversed_server_view(
+                        source["arn"], source, failback["ec2_instance_id"]
+                    )
+                candidates.setdefault(server_id, []).append(failback)
+        return candidates
+
+    def _failback_jobs(self, records):
+        """Jobs named by the on-premises instances' ``failback.failbackJobID`` (one DescribeJobs round)."""
+        ids = sorted(
+            {r["failback"]["job_id"] for r in records if r["origin_environment"] != "AWS" and r["failback"]["job_id"]}
+        )
+        if not ids:
+            return {}
+        from .jobs import describe_jobs
+
+        return {job["job_id"]: job for job in describe_jobs(self.clients, self.region, job_ids=ids)}
+
+    # Checking ----------------------------------------------------------------------------------
+
+    def check_eligible(self, assessments):
+        """Refuse, before any call, instances the requested state cannot apply to."""
+        if self.request.state == "stopped":
+            return
+        problems = []
+        for rid, a in assessments.items():
+            record = a.record
+            if record["is_drill"]:
+                problems.append(
+                    f"{rid} is a drill instance: DRS fails back only instances launched by a recovery "
+                    "(drs_recovery with drill: false); terminate drill instances instead"
+                )
+            elif is_gone(record):
+                problems.append(f"{rid} is {record['ec2_instance_state']}: there is nothing left to fail back")
+            elif record["origin_environment"] == "AWS" and not record["source_server_found"]:
+                problems.append(
+                    f"{rid}: its source server {record['source_server_id']} is not in {self.region}, so the origin "
+                    "Region and the reversed-direction source server cannot be found"
+                )
+            elif (
+                record["origin_environment"] != "AWS"
+                and self.request.state in LAUNCH_STATES
+                and self.request.drill
+                and RANK[a.phase] < RANK["launched"]
+            ):
+                problems.append(
+                    f"{rid} comes from an on-premises source server: StartFailbackLaunch has no drill mode (it "
+                    "writes the recovery instance onto the machine running the Failback Client and reboots it). "
+                    "Set drill: false and confirm_production: true"
+                )
+        if problems:
+            raise ConflictError(
+                "Cannot fail back: " + "; ".join(problems) + ".",
+                recovery_instances=[self.instance_result(a) for a in assessments.values()],
+            )
+
+    def reached(self, assessment):
+        if self.request.state == "stopped":
+            return self._stopped(assessment)
+        return RANK[assessment.phase] >= TARGET_RANK[self.request.state]
+
+    def _stopped(self, assessment):
+        record = assessment.record
+        if record["is_drill"] or is_gone(record):
+            return True
+        if record["origin_environment"] == "AWS":
+            return reversed_active(record) is None
+        return record["failback"]["state"] in ON_PREMISES_IDLE
+
+    # Planning ------------------------------------------------------------------------------------
+
+    def next_calls(self, assessments):
+        """The calls to send now, grouped as DRS takes them."""
+        if self.request.state == "stopped":
+            return self._stop_calls(assessments)
+        calls, failback_launches, recoveries = [], [], {}
+        for rid, a in assessments.items():
+            if self.reached(a) or a.problem:
+                continue
+            record = a.record
+            aws = record["origin_environment"] == "AWS"
+            if aws and a.phase == "not_reversed":
+                calls.append(_call("ReverseReplication", self.region, {"recoveryInstanceID": rid}, [rid]))
+            elif a.phase == "ready" and self.request.state in LAUNCH_STATES:
+                if aws:
+                    view = reversed_active(record)
+                    recoveries.setdefault(view["region"], []).append((view["source_server_id"], rid))
+                else:
+                    failback_launches.append(rid)
+            elif aws and a.phase == "launched" and self.request.state == "protected":
+                failback = a.failback_instance
+                if failback["ec2_instance_state"] == "RUNNING":
+                    fid = failback["recovery_instance_id"]
+                    calls.append(_call("ReverseReplication", failback["region"], {"recoveryInstanceID": fid}, [rid]))
+        for region, pairs in sorted(recoveries.items()):
+            for chunk in chunked(pairs, 100):
+                servers = [{"sourceServerID": server} for server, _owner in chunk]
+                parameters = {"sourceServers": servers, "isDrill": self.request.drill}
+                if self.request.tags:
+                    parameters["tags"] = dict(self.request.tags)
+                calls.append(_call("StartRecovery", region, parameters, [owner for _server, owner in chunk]))
+        for chunk in chunked(failback_launches, FAILBACK_LAUNCH_MAX):
+            parameters = {"recoveryInstanceIDs": list(chunk)}
+            if self.request.tags:
+                parameters["tags"] = dict(self.request.tags)
+            calls.append(_call("StartFailbackLaunch", self.region, parameters, chunk))
+        return calls
+
+    def _stop_calls(self, assessments):
+        calls = []
+        for rid, a in assessments.items():
+            if self.reached(a):
+                continue
+            record = a.record
+            if record["origin_environment"] == "AWS":
+                view = reversed_active(record)
+                calls.append(
+                    _call("StopReplication", view["region"], {"sourceServerID": view["source_server_id"]}, [rid])
+                )
+            else:
+                calls.append(_call("StopFailback", self.region, {"recoveryInstanceID": rid}, [rid]))
+        return calls
+
+    def later_calls(self, assessments):
+        """For check mode: the calls that would follow once DRS reaches the next phase."""
+        if self.request.state == "stopped":
+            return []
+        later = []
+        now_ids = {rid for call in self.next_calls(assessments) for rid in call["recovery_instance_ids"]}
+        for rid, a in assessments.items():
+            if self.reached(a) or a.problem:
+                continue
+            for call in self._later_for(rid, a, rid in now_ids):
+                later.append(call)
+        return later
+
+    def _later_for(self, rid, a, has_now_call):
+        request, record = self.request, a.record
+        rank = RANK[a.phase] + (1 if has_now_call else 0)
+        tags = {"tags": dict(request.tags)} if request.tags else {}
+        if record["origin_environment"] != "AWS":
+            if request.state in LAUNCH_STATES and rank < RANK["launching"]:
+                yield _call(
+                    "StartFailbackLaunch",
+                    self.region,
+                    {"recoveryInstanceIDs": [rid], **tags},
+                    [rid],
+                    when="after failback.state is FAILBACK_READY_FOR_LAUNCH",
+                )
+            return
+        view = own_reversed_server(record)
+        origin = record["origin_region"]
+        server = view["source_server_id"] if view and view["found"] else f"<reversed-direction source server of {rid}>"
+        if request.state in LAUNCH_STATES and rank < RANK["launching"]:
+            yield _call(
+                "StartRecovery",
+                (view or {}).get("region") or origin,
+                {"sourceServers": [{"sourceServerID": server}], "isDrill": request.drill, **tags},
+                [rid],
+                when=f"after {server} is CONTINUOUS",
+            )
+        if request.state == "protected" and rank < RANK["protecting"]:
+            yield _call(
+                "ReverseReplication",
+                (view or {}).get("region") or origin,
+                {"recoveryInstanceID": f"<failback instance launched from {server}>"},
+                [rid],
+                when="after the failback launch job completes",
+            )
+
+    # Acting ----------------------------------------------------------------------------------------
+
+    def act(self, assessments):
+        """Send the calls the current phases allow; returns how many were sent."""
+        calls = self.next_calls(assessments)
+        for call in calls:
+            handler = {
+                "ReverseReplication": self._reverse,
+                "StartRecovery": self._start_recovery,
+                "StartFailbackLaunch": self._start_failback_launch,
+                "StopFailback": self._stop_failback,
+                "StopReplication": self._stop_replication,
+            }[call["operation"]]
+            try:
+                call["result"] = handler(call)
+            except DrsOrchestrationError as exc:
+                raise type(exc)(
+                    exc.message,
+                    **{**exc.details, "calls": self.calls, "recovery_instances": self._results(assessments)},
+                ) from None
+            # A launch an earlier (interrupted) run already started is re-attached to, not sent.
+            (self.calls if call["result"].pop("sent", True) else self.reattached).append(call)
+        return len(calls)
+
+    def _reverse(self, call):
+        region, rid = call["region"], call["parameters"]["recoveryInstanceID"]
+        owner = call["recovery_instance_ids"][0]
+
+        def reconcile():
+            assessment = self.observe()[owner]
+            if rid == owner:
+                return reversed_active(assessment.record) is not None or RANK[assessment.phase] >= RANK["launching"]
+            return RANK[assessment.phase] >= RANK["protecting"]
+
+        return reverse_call(self.clients, region, rid, reconcile, sleep=self.sleep)
+
+    def _start_recovery(self, call):
+        from .recovery import launch_recovery
+
+        servers = [s["sourceServerID"] for s in call["parameters"]["sourceServers"]]
+        result = launch_recovery(
+            self.clients,
+            call["region"],
+            servers,
+            drill=self.request.drill,
+            tags=self.request.tags or None,
+            wait=False,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        jobs = _job_ids(result)
+        self.own_jobs.update(jobs)
+        return {"job_ids": jobs, "sent": bool(result.get("changed"))}
+
+    def _start_failback_launch(self, call):
+        ids = list(call["parameters"]["recoveryInstanceIDs"])
+        running = self._instances_in_active_jobs(ids)
+        if running:
+            # An earlier, interrupted run already launched these: re-attach, never launch twice.
+            self.own_jobs.update(running.values())
+            ids = [i for i in ids if i not in running]
+            call["reattached"] = dict(running)
+            call["parameters"]["recoveryInstanceIDs"] = ids
+        if not ids:
+            return {"job_ids": sorted(set(running.values())), "sent": False}
+        writer = self.clients.writer("drs", self.region)
+        params = {"recoveryInstanceIDs": ids, **({"tags": dict(self.request.tags)} if self.request.tags else {})}
+        subject = f"recovery instance(s) {', '.join(ids)}"
+        try:
+            response = _send(
+                writer.start_failback_launch, "StartFailbackLaunch", self.region, subject, sleep=self.sleep, **params
+            )
+        except Exception as exc:
+            if not _ambiguous(exc):
+                raise
+            found = self._instances_in_active_jobs(ids)
+            if set(found) != set(ids):
+                raise AmbiguousCallError(
+                    f"StartFailbackLaunch for {subject} in {self.region} failed without an answer "
+                    f"({exc}) and DRS shows no failback job for {', '.join(i for i in ids if i not in found)}. "
+                    "Check drs_job_info before running again.",
+                    reconciled=found,
+                ) from None
+            self.own_jobs.update(found.values())
+            return {"job_ids": sorted(set(found.values())), "reconciled": True}
+        job_id = (response.get("job") or {}).get("jobID")
+        self.own_jobs.add(job_id)
+        return {"job_ids": [job_id]}
+
+    def _instances_in_active_jobs(self, recovery_instance_ids):
+        """``{recovery_instance_id: job_id}`` for instances already in a running job."""
+        from .jobs import active_jobs_by_server
+
+        wanted = set(recovery_instance_ids)
+        found = {}
+        for job in active_jobs_by_server(self.clients, self.region).values():
+            for server in job["participating_servers"]:
+                if server["recovery_instance_id"] in wanted:
+                    found[server["recovery_instance_id"]] = job["job_id"]
+        return found
+
+    def _stop_failback(self, call):
+        rid = call["parameters"]["recoveryInstanceID"]
+        writer = self.clients.writer("drs", self.region)
+        _send_reconciled(
+            lambda: _send(
+                writer.stop_failback,
+                "StopFailback",
+                self.region,
+                f"recovery instance {rid}",
+                sleep=self.sleep,
+                recoveryInstanceID=rid,
+            ),
+            lambda: self._stopped(self.observe()[rid]),
+            f"StopFailback for {rid} in {self.region}",
+        )
+        return {}
+
+    def _stop_replication(self, call):
+        region, server = call["region"], call["parameters"]["sourceServerID"]
+        owner = call["recovery_instance_ids"][0]
+        writer = self.clients.writer("drs", region)
+        _send_reconciled(
+            lambda: _send(
+                writer.stop_replication,
+                "StopReplication",
+                region,
+                f"source server {server}",
+                sleep=self.sleep,
+                sourceServerID=server,
+            ),
+            lambda: self._stopped(self.observe()[owner]),
+            f"StopReplication for {server} in {region}",
+        )
+        return {}
+
+    # Reporting ------------------------------------------------------------------------------------
+
+    def instance_result(self, a):
+        record = a.record
+        rid = record["recovery_instance_id"]
+        return {
+            "recovery_instance_id": rid,
+            "ec2_instance_id": record["ec2_instance_id"],
+            "ec2_instance_state": record["ec2_instance_state"],
+            "region": record["region"],
+            "source_server_id": record["source_server_id"],
+            "source_hostname": record["source_hostname"],
+            "origin_environment": record["origin_environment"],
+            "origin_region": record["origin_region"],
+            "is_drill": record["is_drill"],
+            "phase_before": self.before.get(rid, a.phase),
+            "phase": a.phase,
+            "reached": self.reached(a),
+            "problem": a.problem,
+            "job_id": a.job_id,
+            "failback_state": record["failback"]["state"],
+            "failback_label": record["failback"]["label"],
+            "reverse_replication_status": record["reverse_replication_status"],
+            "replication_state": record["replication"]["state"],
+            "replication_progress_percent": record["replication"]["progress_percent"],
+            "reversed_direction_source_server": _view_summary(record["reversed_direction_source_server"]),
+            "failback_instance": _failback_summary(a.failback_instance),
+            "pending_action": None if self.reached(a) else record["pending_action"],
+            "actions": [c for c in self.calls if rid in c["recovery_instance_ids"]],
+        }
+
+    def _results(self, assessments):
+        return [self.instance_result(a) for a in assessments.values()]
+
+    def result(self, assessments, planned=None):
+        """The run's outcome; with ``planned`` (check mode) ``changed`` says whether calls would be sent."""
+        results = self._results(assessments)
+        by_phase = {}
+        for r in results:
+            by_phase[r["phase"]] = by_phase.get(r["phase"], 0) + 1
+        out = {
+            "changed": bool(self.calls) or _would_change(planned or [], self.request.wait),
+            "state": self.request.state,
+            "drill": self.request.drill,
+            "region": self.region,
+            "reached": all(r["reached"] for r in results),
+            "recovery_instances": results,
+            "calls": self.calls,
+            "reattached": self.reattached,
+            "planned_calls": planned or [],
+            "summary": {
+                "total": len(results),
+                "reached": sum(1 for r in results if r["reached"]),
+                "by_phase": {p: by_phase[p] for p in PHASES if p in by_phase},
+            },
+        }
+        return out
+
+    # Driving ------------------------------------------------------------------------------------
+
+    def run(self, check_mode=False):
+        assessments = self.observe()
+        self.check_eligible(assessments)
+        if check_mode:
+            planned = self.next_calls(assessments) + self.later_calls(assessments)
+            return self.result(assessments, planned=planned)
+        if not self.request.wait:
+            if self.act(assessments):
+                assessments = self.observe()
+            return self.result(assessments)
+        return self._wait(assessments)
+
+    def _wait(self, first):
+        rounds = {"n": 0, "pending": first}
+        started = self.clock()
+
+        def poll():
+            assessments = rounds["pending"] or self.observe()
+            rounds["pending"] = None
+            rounds["n"] += 1
+            self.act(assessments)
+            return assessments
+
+        def failure(assessments):
+            failed = [f"{rid}: {a.problem}" for rid, a in assessments.items() if a.problem and not self.reached(a)]
+            if not failed:
+                return None
+            return "Failback cannot continue: " + "; ".join(failed) + ". Fix the cause and run again."
+
+        try:
+            assessments = wait_for(
+                poll,
+                done=lambda snapshot: all(self.reached(a) for a in snapshot.values()),
+                timeout=self.request.wait_timeout,
+                interval=self.request.poll_interval,
+                failure=failure,
+                describe=self._describe_pending,
+                what=f"recovery instances to be {self.request.state}",
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except (WaitFailed, WaitTimeout) as exc:
+            last = exc.details.get("last") or {}
+            details = self.result(last) if last else {"calls": self.calls}
+            details["wait"] = {"polls": rounds["n"], "elapsed_seconds": round(self.clock() - started, 3)}
+            raise type(exc)(exc.message, **details) from None
+        out = self.result(assessments)
+        out["wait"] = {"polls": rounds["n"], "elapsed_seconds": round(self.clock() - started, 3)}
+        return out
+
+    def _describe_pending(self, assessments):
+        pending = [(rid, a) for rid, a in assessments.items() if not self.reached(a)]
+        shown = "; ".join(
+            f"{rid} {a.phase}" + (f" ({a.record['pending_action']})" if a.record["pending_action"] else "")
+            for rid, a in pending[:10]
+        )
+        more = f"; and {len(pending) - 10} more" if len(pending) > 10 else ""
+        return f"{len(pending)} of {len(assessments)} not {self.request.state} yet: {shown}{more}"
+
+
+def _would_change(planned, wait):
+    """Calls due now are sent; later ones only when the run waits for their moment."""
+    return any(call["when"] == "now" or wait for call in planned)
+
+
+def _job_ids(result):
+    """Job IDs in a launch result of the recovery core (defensive about its exact shape)."""
+    ids = []
+    for job in (result or {}).get("jobs") or ():
+        job_id = job.get("job_id") if isinstance(job, dict) else None
+        if job_id and job_id not in ids:
+            ids.append(job_id)
+    return ids
+
+
+def _send_reconciled(send, effect_seen, what):
+    """Send a call; if its answer was lost, look the effect up before anything else."""
+    try:
+        send()
+    except Exception as exc:
+        if not _ambiguous(exc):
+            raise
+        if not effect_seen():
+            raise AmbiguousCallError(
+                f"{what} failed without an answer ({exc}) and DRS does not show its effect yet. "
+                "Run again: the module reads DRS first and sends only what is still needed."
+            ) from None
+
+
+def reverse_call(clients, region, recovery_instance_id, reconcile, sleep=time.sleep):
+    """ReverseReplication for one instance, never sent twice for one effect.
+
+    On a failure that may have executed, ``reconcile()`` reads DRS: if reverse
+    replication is running the call is counted as done; if not, it is sent once more.
+    """
+    writer = clients.writer("drs", region)
+    subject = f"recovery instance {recovery_instance_id}"
+    for attempt in (1, 2):
+        try:
+            response = _send(
+                writer.reverse_replication,
+                "ReverseReplication",
+                region,
+                subject,
+                sleep=sleep,
+                recoveryInstanceID=recovery_instance_id,
+            )
+        except Exception as exc:
+            if not _ambiguous(exc):
+                raise
+            if reconcile():
+                return {"reconciled": True}
+            if attempt == 2:
+                raise AmbiguousCallError(
+                    f"ReverseReplication for {subject} in {region} failed twice without an answer ({exc}) and DRS "
+                    "shows no reversed replication. Check the recovery instance before running again."
+                ) from None
+            continue
+        arn = response.get("reversedDirectionSourceServerArn")
+        parsed = parse_source_server_arn(arn) or {}
+        return {
+            "reversed_direction_source_server_arn": arn,
+            "reversed_direction_source_server_id": parsed.get("source_server_id"),
+            "reversed_direction_region": parsed.get("region"),
+        }
+    return {}  # not reached: the loop returns or raises
+
+
+# --- The API the module and the REST handler call ------------------------------------------------
+
+
+def ensure_failback(
+    clients,
+    region,
+    recovery_instance_ids=None,
+    state="ready",
+    drill=True,
+    wait=True,
+    wait_timeout=DEFAULT_WAIT_TIMEOUT,
+    poll_interval=DEFAULT_POLL_INTERVAL,
+    check_mode=False,
+    confirm_production=False,
+    clock=time.monotonic,
+    sleep=time.sleep,
+    source_server_ids=None,
+    tags=None,
+):
+    """Move recovery instances to ``state`` (the drs_failback module's whole behaviour).
+
+    :param region: the recovery Region (where the recovery instances are)
+    :param state: reversed | ready | launched | protected | stopped (see module docs)
+    :param drill: failback launch as a drill (default) or, with ``confirm_production``, for real
+    :param check_mode: send nothing; ``planned_calls`` lists the calls (operation, region,
+        parameters) that would be sent now (``when: now``) and after which event the
+        later ones would follow
+    :returns: ``{changed, state, drill, region, reached, recovery_instances, calls,
+        planned_calls, summary[, wait]}``
+    """
+    request = FailbackRequest.from_options(
+        region=region,
+        state=state,
+        recovery_instance_ids=recovery_instance_ids,
+        source_server_ids=source_server_ids,
+        drill=drill,
+        confirm_production=confirm_production,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        poll_interval=poll_interval,
+        tags=tags,
+    )
+    return FailbackRun(clients, request, clock=clock, sleep=sleep).run(check_mode=check_mode)
+
+
+def _one(clients, region, recovery_instance_id, state, drill=True, confirm_production=False, tags=None):
+    request = FailbackRequest.from_options(
+        region=region,
+        state=state,
+        recovery_instance_ids=[recovery_instance_id],
+        drill=drill,
+        confirm_production=confirm_production,
+        wait=False,
+        tags=tags,
+    )
+    run = FailbackRun(clients, request)
+    return run, run.observe()[request.recovery_instance_ids[0]]
+
+
+def reverse_replication(clients, region, recovery_instance_id, check_mode=False):
+    """Start reverse replication for one recovery instance (REST: POST .../reverse-replication).
+
+    Sends ``ReverseReplication`` (never StartReplication: ERRATA row 1) unless reverse
+    replication already runs for it, in which case the existing reversed-direction
+    source server is reported and nothing is sent.
+    """
+    run, assessment = _one(clients, region, recovery_instance_id, "reversed")
+    record = assessment.record
+    rid = record["recovery_instance_id"]
+    run.check_eligible({rid: assessment})
+    if record["origin_environment"] != "AWS":
+        raise ConflictError(
+            f"{rid} comes from an on-premises source server: ReverseReplication applies only to instances that "
+            "originated in EC2. Fail back with the Failback Client: boot it on the failback target and pair it with "
+            f"{rid}, then wait for failback.state FAILBACK_READY_FOR_LAUNCH.",
+            recovery_instance=run.instance_result(assessment),
+        )
+    result = {"recovery_instance_id": rid, "region": region, "changed": False}
+    if run.reached(assessment):
+        view = own_reversed_server(record)
+        result["reversed_direction_source_server"] = _view_summary(view)
+        result["message"] = f"Reverse replication already runs for {rid} ({assessment.phase})."
+        return result
+    call = _call("ReverseReplication", region, {"recoveryInstanceID": rid}, [rid])
+    if check_mode:
+        return {**result, "changed": True, "planned_calls": [call]}
+    call["result"] = run._reverse(call)
+    return {**result, "changed": True, **call["result"]}
+
+
+def launch_failback(
+    clients, region, recovery_instance_id, drill, confirm_production=False, tags=None, check_mode=False
+):
+    """Launch the failback of one recovery instance (REST: POST .../failback).
+
+    Origin on premises: ``StartFailbackLaunch`` once failback.state is
+    FAILBACK_READY_FOR_LAUNCH. Origin AWS: ``StartRecovery`` (through the recovery core:
+    re-attaches, never twice) of the reversed-direction source server in the origin
+    Region once it is CONTINUOUS. Not ready yet -> :class:`ConflictError` saying why.
+    A failback of the requested kind that already exists is reported, nothing is sent.
+    """
+    run, assessment = _one(clients, region, recovery_instance_id, "launched", drill, confirm_production, tags)
+    rid = assessment.record["recovery_instance_id"]
+    run.check_eligible({rid: assessment})
+    if run.reached(assessment) or assessment.phase == "launching":
+        return {**run.result({rid: assessment}), "changed": False}
+    calls = run.next_calls({rid: assessment})
+    if not calls or assessment.phase != "ready":
+        record = assessment.record
+        raise ConflictError(
+            f"{rid} is not ready for failback launch: it is {assessment.phase}"
+            + (f" ({assessment.problem})" if assessment.problem else "")
+            + (f". Next: {record['pending_action']}" if record["pending_action"] else "")
+            + ".",
+            recovery_instance=run.instance_result(assessment),
+        )
+    if check_mode:
+        return run.result({rid: assessment}, planned=calls)
+    run.act({rid: assessment})
+    out = run.result(run.observe())
+    out["job_ids"] = [j for c in run.calls + run.reattached for j in (c.get("result") or {}).get("job_ids", [])]
+    return out
+
+
+def stop_failback(clients, region, recovery_instance_id, check_mode=False):
+    """Stop failback replication of one recovery instance (StopFailback / StopReplication)."""
+    return ensure_failback(clients, region, [recovery_instance_id], state="stopped", wait=False, check_mode=check_mode)

@@ -1,0 +1,657 @@
+# Copyright: Contributors to drs.orchestration
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Recovery instances as an operator reads them: origin, drill flag, failback progress, next step.
+
+A recovery instance (``DescribeRecoveryInstances`` item) says little by itself about
+failback: its hostname, its origin region and the reversed-direction source server
+live on source servers (ERRATA rows 2 and 11). This file joins them, in a fixed number
+of calls whatever the fleet size:
+
+* one paginated DescribeRecoveryInstances (recovery instance IDs chunked by the
+  filter's model maximum of 200);
+* one DescribeSourceServers sweep of the recovery region for their source servers
+  (hostname, origin, ``reversedDirectionSourceServerArn``);
+* one DescribeSourceServers sweep per origin region for the reversed-direction source
+  servers (their replication state is what "ready for failback" means for origin AWS).
+
+Facts from the service model (botocore ``drs`` 2020-02-26) relied on here:
+
+* ``failback.state`` is the ``FailbackState`` enum (7 values, ERRATA row 3);
+  ``failback.failbackToOriginalServer`` is a Boolean (ERRATA row 2);
+* ``dataReplicationInfo`` of a recovery instance uses
+  ``RecoveryInstanceDataReplicationState`` (adds NOT_STARTED and
+  REPLICATION_STATE_NOT_AVAILABLE) and 18 initiation steps, the Failback Client's
+  steps first (ERRATA row 9);
+* ``lagDuration`` and ``failback.elapsedReplicationDuration`` are typed as date-time
+  strings on recovery instances (ERRATA row 12): read as a duration or as "since".
+
+Records never raise on missing members or enum values AWS adds later.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .aws import chunked
+from .errors import InputError
+from .timeutil import format_duration, isoformat, parse_datetime, parse_duration, service_now
+from .validation import check_ids
+
+# DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs: at most 200 items.
+ID_FILTER_MAX = 200
+
+# --- The vocabulary of the model --------------------------------------------------------
+# A unit test checks these against the botocore model so an update cannot drift silently.
+
+# FailbackState -> the console's label (the brief's "Not started / Synchronizing / Ready /
+# Completed / Error"). NOT_READY_FOR_LAUNCH means data is still being synchronised;
+# LAUNCH_STATE_NOT_AVAILABLE means DRS cannot tell, which for an operator is "not started".
+FAILBACK_STATE_LABELS = {
+    "FAILBACK_NOT_STARTED": "Not started",
+    "FAILBACK_IN_PROGRESS": "Synchronizing",
+    "FAILBACK_READY_FOR_LAUNCH": "Ready",
+    "FAILBACK_COMPLETED": "Completed",
+    "FAILBACK_ERROR": "Error",
+    "FAILBACK_NOT_READY_FOR_LAUNCH": "Synchronizing",
+    "FAILBACK_LAUNCH_STATE_NOT_AVAILABLE": "Not started",
+}
+FAILBACK_LABELS = ("Not started", "Synchronizing", "Ready", "Completed", "Error")
+
+REPLICATION_STATE_LABELS = {
+    "STOPPED": "Stopped",
+    "INITIATING": "Initiating",
+    "INITIAL_SYNC": "Initial sync",
+    "BACKLOG": "Backlog",
+    "CREATING_SNAPSHOT": "Creating snapshot",
+    "CONTINUOUS": "Continuous",
+    "PAUSED": "Paused",
+    "RESCAN": "Rescan",
+    "STALLED": "Stalled",
+    "DISCONNECTED": "Disconnected",
+    "REPLICATION_STATE_NOT_AVAILABLE": "Not available",
+    "NOT_STARTED": "Not started",
+}
+
+# The 18 RecoveryInstanceDataReplicationInitiationStepName values in model (= execution)
+# order: the Failback Client's own steps, then the usual replication set-up.
+INITIATION_STEPS = (
+    ("LINK_FAILBACK_CLIENT_WITH_RECOVERY_INSTANCE", "Link Failback Client with recovery instance"),
+    ("COMPLETE_VOLUME_MAPPING", "Complete volume mapping"),
+    ("ESTABLISH_RECOVERY_INSTANCE_COMMUNICATION", "Establish recovery instance communication"),
+    ("DOWNLOAD_REPLICATION_SOFTWARE_TO_FAILBACK_CLIENT", "Download replication software to Failback Client"),
+    ("CONFIGURE_REPLICATION_SOFTWARE", "Configure replication software"),
+    ("PAIR_AGENT_WITH_REPLICATION_SOFTWARE", "Pair agent with replication software"),
+    ("ESTABLISH_AGENT_REPLICATOR_SOFTWARE_COMMUNICATION", "Establish agent and replicator communication"),
+    ("WAIT", "Wait"),
+    ("CREATE_SECURITY_GROUP", "Create security group"),
+    ("LAUNCH_REPLICATION_SERVER", "Launch replication server"),
+    ("BOOT_REPLICATION_SERVER", "Boot replication server"),
+    ("AUTHENTICATE_WITH_SERVICE", "Authenticate with service"),
+    ("DOWNLOAD_REPLICATION_SOFTWARE", "Download replication software"),
+    ("CREATE_STAGING_DISKS", "Create staging disks"),
+    ("ATTACH_STAGING_DISKS", "Attach staging disks"),
+    ("PAIR_REPLICATION_SERVER_WITH_AGENT", "Pair replication server with agent"),
+    ("CONNECT_AGENT_TO_REPLICATION_SERVER", "Connect agent to replication server"),
+    ("START_DATA_TRANSFER", "Start data transfer"),
+)
+STEP_DONE_STATUSES = frozenset({"SUCCEEDED", "SKIPPED"})
+
+# Source server replication states in which a reversed-direction server is not moving data.
+INACTIVE_REPLICATION_STATES = frozenset({"STOPPED"})
+# States that need an operator (the same ones the replication wait fails on).
+TROUBLE_REPLICATION_STATES = frozenset({"STALLED", "DISCONNECTED"})
+GONE_EC2_STATES = frozenset({"TERMINATED", "NOT_FOUND", "SHUTTING-DOWN"})
+
+
+# --- Small defensive readers -------------------------------------------------------------
+
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def _text(value):
+    return value if isinstance(value, str) and value else None
+
+
+def _bytes(value):
+    """A non-negative byte count; anything unreadable counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0
+    return max(0, int(value))
+
+
+def _percent(part, whole):
+    if whole <= 0:
+        return 0.0
+    return round(100.0 * min(max(part, 0), whole) / whole, 1)
+
+
+def readable(code):
+    """A label for a code we have no label for (``NEW_VALUE`` -> ``New value``)."""
+    return code.replace("_", " ").capitalize() if isinstance(code, str) and code else None
+
+
+def failback_label(state):
+    """The console label of a FailbackState; an unknown future value reads as itself."""
+    return FAILBACK_STATE_LABELS.get(state) or readable(state) or "Not started"
+
+
+def replication_label(state):
+    return REPLICATION_STATE_LABELS.get(state) or readable(state) or "Unknown"
+
+
+def _since_or_duration(value, now):
+    """Seconds from a value the model types as a date-time but that may be a duration.
+
+    An ISO 8601 duration is read as is; a timestamp is read as "since then" (ERRATA row 12).
+    """
+    seconds = parse_duration(value)
+    if seconds is None and isinstance(value, str) and now is not None:
+        since = parse_datetime(value)
+        if since is not None:
+            seconds = max(0.0, (now - since).total_seconds())
+    return seconds
+
+
+# --- ARNs ----------------------------------------------------------------------------------
+
+
+def parse_source_server_arn(arn):
+    """Region, account and ID from a source server ARN (``arn:aws:drs:REGION:ACCOUNT:source-server/s-...``).
+
+    Returns None for anything that is not a source server ARN.
+    """
+    if not isinstance(arn, str):
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[5].startswith("source-server/"):
+        return None
+    server_id = parts[5][len("source-server/") :]
+    if not server_id.startswith("s-"):
+        return None
+    return {
+        "arn": arn,
+        "partition": parts[1],
+        "region": parts[3],
+        "account_id": parts[4],
+        "source_server_id": server_id,
+    }
+
+
+# --- One recovery instance -------------------------------------------------------------------
+
+
+def _as_source_record(value, region, now):
+    """Accept a raw DescribeSourceServers item or a normalised record (replication core)."""
+    value = _dict(value)
+    if "source_server_id" in value:
+        return value
+    from .replication import normalize_source_server
+
+    return normalize_source_server(value, region, now)
+
+
+def _failback(raw, now):
+    state = _text(raw.get("state"))
+    return {
+        "state": state,
+        "label": failback_label(state),
+        "failback_to_original_server": raw.get("failbackToOriginalServer")
+        if isinstance(raw.get("failbackToOriginalServer"), bool)
+        else None,
+        "launch_type": _text(raw.get("failbackLaunchType")),
+        "client_id": _text(raw.get("failbackClientID")),
+        "client_last_seen": isoformat(_text(raw.get("failbackClientLastSeenByServiceDateTime"))),
+        "agent_last_seen": isoformat(_text(raw.get("agentLastSeenByServiceDateTime"))),
+        "initiation_time": isoformat(_text(raw.get("failbackInitiationTime"))),
+        "job_id": _text(raw.get("failbackJobID")),
+        "first_byte": isoformat(_text(raw.get("firstByteDateTime"))),
+        "elapsed_replication_seconds": _since_or_duration(raw.get("elapsedReplicationDuration"), now),
+    }
+
+
+def _initiation(raw):
+    """The 18 steps in model order with labels; unreported steps have status None."""
+    reported = {}
+    for step in _list(raw.get("steps")):
+        step = _dict(step)
+        name = _text(step.get("name"))
+        if name and name not in reported:
+            reported[name] = _text(step.get("status"))
+    known = dict(INITIATION_STEPS)
+    names = list(known) + [n for n in reported if n not in known]
+    steps = [
+        {"index": i, "name": n, "label": known.get(n) or readable(n), "status": reported.get(n)}
+        for i, n in enumerate(names, start=1)
+    ]
+    return {
+        "steps": steps,
+        "current_step": next((s["name"] for s in steps if s["status"] == "IN_PROGRESS"), None),
+        "failed_step": next((s["name"] for s in steps if s["status"] == "FAILED"), None),
+        "done": sum(1 for s in steps if s["status"] in STEP_DONE_STATUSES),
+        "total": len(steps),
+        "started": isoformat(_text(raw.get("startDateTime"))),
+    }
+
+
+def _disk(raw):
+    raw = _dict(raw)
+    total, replicated = _bytes(raw.get("totalStorageBytes")), _bytes(raw.get("replicatedStorageBytes"))
+    return {
+        "device": _text(raw.get("deviceName")),
+        "total_bytes": total,
+        "replicated_bytes": replicated,
+        "rescanned_bytes": _bytes(raw.get("rescannedStorageBytes")),
+        "backlogged_bytes": _bytes(raw.get("backloggedStorageBytes")),
+        "percent": _percent(replicated, total),
+    }
+
+
+def _replication(raw, now):
+    state = _text(raw.get("dataReplicationState"))
+    disks = [_disk(d) for d in _list(raw.get("replicatedDisks"))]
+    total = sum(d["total_bytes"] for d in disks)
+    replicated = sum(min(d["replicated_bytes"], d["total_bytes"]) for d in disks)
+    # Without byte counts, CONTINUOUS means the sync is done; anything else has shown no progress.
+    progress = _percent(replicated, total) if total > 0 else (100.0 if state == "CONTINUOUS" else 0.0)
+    lag_seconds = _since_or_duration(raw.get("lagDuration"), now)
+    error = _dict(raw.get("dataReplicationError"))
+    eta = parse_datetime(raw.get("etaDateTime")) if isinstance(raw.get("etaDateTime"), str) else None
+    return {
+        "state": state,
+        "label": replication_label(state),
+        "progress_percent": progress,
+        "total_bytes": total,
+        "replicated_bytes": replicated,
+        "backlogged_bytes": sum(d["backlogged_bytes"] for d in disks),
+        "disks": disks,
+        "lag": {"iso": format_duration(lag_seconds), "seconds": lag_seconds},
+        "eta": isoformat(eta),
+        "initiation": _initiation(_dict(raw.get("dataReplicationInitiation"))),
+        "error": (
+            {
+                "code": _text(error.get("error")),
+                "raw": _text(error.get("rawError")),
+                "label": readable(_text(error.get("error"))),
+            }
+            if _text(error.get("error")) or _text(error.get("rawError"))
+            else None
+        ),
+        "staging_availability_zone": _text(raw.get("stagingAvailabilityZone")),
+    }
+
+
+def _hostname(source, raw):
+    """The source server's hostname hint, else its FQDN, else the instance's own hints."""
+    own = _dict(_dict(raw.get("recoveryInstanceProperties")).get("identificationHints"))
+    for value in (source.get("hostname"), source.get("fqdn"), own.get("hostname"), own.get("fqdn")):
+        if _text(value):
+            return value
+    return None
+
+
+def reversed_server_view(arn, server, this_instance_id):
+    """The reversed-direction source server as seen from one recovery instance.
+
+    ``belongs_to_this_instance``: the server's identification hint names this recovery
+    instance's EC2 instance (or DRS reports no hint), so it is this instance's reversed
+    replication and not one left over from an earlier cycle for another instance.
+    ``replicating_this_instance``: it belongs and its replication is not stopped.
+    """
+    parsed = parse_source_server_arn(arn)
+    if parsed is None:
+        return None
+    view = {
+        "arn": arn,
+        "region": parsed["region"],
+        "account_id": parsed["account_id"],
+        "source_server_id": parsed["source_server_id"],
+        "found": server is not None,
+        "data_replication_state": None,
+        "state_label": None,
+        "replication_direction": None,
+        "instance_id": None,
+        "progress_percent": None,
+        "lag_seconds": None,
+        "error": None,
+        "recovery_instance_id": None,
+        "last_launch": None,
+        "replication_started": None,
+        "belongs_to_this_instance": False,
+        "replicating_this_instance": False,
+    }
+    if server is None:
+        return view
+    state = server.get("data_replication_state")
+    hint = server.get("instance_id")
+    belongs = hint is None or hint == this_instance_id
+    view.update(
+        data_replication_state=state,
+        state_label=server.get("state_label") or replication_label(state),
+        replication_direction=server.get("replication_direction"),
+        instance_id=hint,
+        progress_percent=server.get("progress_percent"),
+        lag_seconds=_dict(server.get("lag")).get("seconds"),
+        error=server.get("error"),
+        recovery_instance_id=server.get("recovery_instance_id"),
+        last_launch=_dict(server.get("lifecycle")).get("last_launch"),
+        replication_started=_dict(server.get("initiation")).get("started"),
+        belongs_to_this_instance=belongs,
+        replicating_this_instance=belongs and state is not None and state not in INACTIVE_REPLICATION_STATES,
+    )
+    return view
+
+
+def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_servers=None):
+    """The stable record of one DescribeRecoveryInstances item.
+
+    :param raw: one item of ``DescribeRecoveryInstances.items`` (plain dict)
+    :param region: the region it was read in
+    :param now: the service's current time (aware datetime), for ages
+    :param source_servers: ``{source_server_id: item}`` of the recovery region, raw
+        DescribeSourceServers items or records of the replication core; gives the
+        hostname, the origin region and the reversed-direction source server ARN
+    :param reversed_servers: ``{source_server_id: record}`` of reversed-direction source
+        servers (any region), to report their state and derive readiness
+    """
+    raw = _dict(raw)
+    source_servers = source_servers or {}
+    reversed_servers = reversed_servers or {}
+    source_id = _text(raw.get("sourceServerID"))
+    source = _as_source_record(source_servers.get(source_id), region, now) if source_id in source_servers else {}
+    ec2_id = _text(raw.get("ec2InstanceID"))
+    origin = _text(raw.get("originEnvironment"))
+    arn = source.get("reversed_direction_source_server_arn")
+    parsed = parse_source_server_arn(arn)
+    reversed_record = reversed_servers.get(parsed["source_server_id"]) if parsed else None
+    record = {
+        "recovery_instance_id": _text(raw.get("recoveryInstanceID")),
+        "ec2_instance_id": ec2_id,
+        "ec2_instance_state": _text(raw.get("ec2InstanceState")),
+        "arn": _text(raw.get("arn")),
+        "region": region,
+        "source_server_id": source_id,
+        "source_server_found": bool(source),
+        "source_hostname": _hostname(source, raw),
+        "source_replication_direction": source.get("replication_direction"),
+        "source_instance_id": source.get("instance_id"),
+        "source_data_replication_state": source.get("data_replication_state"),
+        "origin_environment": origin,
+        "origin_region": _dict(source.get("origin")).get("region") if origin == "AWS" else None,
+        "origin_availability_zone": _text(raw.get("originAvailabilityZone")),
+        "is_drill": raw.get("isDrill") if isinstance(raw.get("isDrill"), bool) else None,
+        "job_id": _text(raw.get("jobID")),
+        "point_in_time": isoformat(_text(raw.get("pointInTimeSnapshotDateTime"))),
+        "agent_version": _text(raw.get("agentVersion")),
+        "failback": _failback(_dict(raw.get("failback")), now),
+        "replication": _replication(_dict(raw.get("dataReplicationInfo")), now),
+        "reversed_direction_source_server": reversed_server_view(arn, reversed_record, ec2_id) if arn else None,
+        "tags": {str(k): str(v) for k, v in _dict(raw.get("tags")).items()},
+    }
+    if record["origin_region"] is None and origin == "AWS" and parsed:
+        record["origin_region"] = parsed["region"]
+    record["reverse_replication_status"] = reverse_replication_status(record)
+    record["pending_action"] = pending_action(record)
+    return record
+
+
+# --- What an operator reads ------------------------------------------------------------------
+
+
+def is_gone(record):
+    return record["ec2_instance_state"] in GONE_EC2_STATES
+
+
+def own_reversed_server(record):
+    """This instance's reversed-direction source server (origin AWS), stopped or not; else None."""
+    view = record.get("reversed_direction_source_server")
+    return view if view and view["belongs_to_this_instance"] else None
+
+
+def reversed_active(record):
+    """The reversed-direction source server replicating this instance now, or None."""
+    view = own_reversed_server(record)
+    return view if view and view["replicating_this_instance"] else None
+
+
+def since_replication_started(view, when):
+    """True unless ``when`` is known to predate the server's current replication.
+
+    A launch (or a snapshot) older than the replication that now runs belongs to an
+    earlier cycle: for example the original recovery, seen from a failback instance.
+    """
+    started = parse_datetime(view.get("replication_started")) if view else None
+    at = parse_datetime(when)
+    return started is None or at is None or at >= started
+
+
+def launched_from_reversed(view):
+    """True when a production failback launch from the reversed-direction server succeeded in this cycle."""
+    launch = _dict(view.get("last_launch")) if view else {}
+    return (
+        launch.get("type") == "RECOVERY"
+        and launch.get("status") == "LAUNCHED"
+        and since_replication_started(view, launch.get("initiated"))
+    )
+
+
+def reverse_replication_status(record):
+    """One of Not started / Synchronizing / Ready / Completed / Error, for both origins.
+
+    On-premises origin: the label of ``failback.state``. Origin AWS: derived from the
+    reversed-direction source server, because the recovery instance's failback state is
+    not documented to move in that path (ERRATA "Failback, as AWS documents it").
+    """
+    if record["origin_environment"] != "AWS":
+        return record["failback"]["label"]
+    view = own_reversed_server(record)
+    if view is not None and launched_from_reversed(view):
+        return "Completed"
+    view = reversed_active(record)
+    if view is None:
+        return "Not started"
+    state = view["data_replication_state"]
+    if state in TROUBLE_REPLICATION_STATES or view["error"]:
+        return "Error"
+    return "Ready" if state == "CONTINUOUS" else "Synchronizing"
+
+
+def _progress_text(state, percent, step=None):
+    where = f"step {step}" if step else (f"{percent}%" if percent is not None else "")
+    return f"{state or 'state unknown'}{' ' + where if where else ''}"
+
+
+def pending_action(record):
+    """What the operator should do next with this recovery instance, or None."""
+    if is_gone(record):
+        return None
+    if record["is_drill"]:
+        return "Terminate the drill instance once the drill is verified (drill instances are not failed back)."
+    if record["origin_environment"] == "AWS":
+        return _pending_aws(record)
+    return _pending_on_premises(record)
+
+
+def reprotected_state(record):
+    """The replication state of this instance's own source server once it replicates the failback instance.
+
+    After a failback launched from the reversed-direction source server, re-protection
+    (ReverseReplication on the failback instance) makes this instance's source server
+    replicate the failback instance. None while that is not (yet) the case.
+    """
+    view = own_reversed_server(record)
+    if not launched_from_reversed(view):
+        return None
+    failback_instance = view["recovery_instance_id"]
+    state = record["source_data_replication_state"]
+    if not failback_instance or record["source_instance_id"] != failback_instance:
+        return None
+    return None if state in INACTIVE_REPLICATION_STATES else state
+
+
+def _pending_aws(record):
+    origin = record["origin_region"] or "the origin region"
+    view = own_reversed_server(record)
+    if launched_from_reversed(view):
+        where = view["region"]
+        protected = reprotected_state(record)
+        if protected == "CONTINUOUS":
+            return None
+        if protected:
+            return f"Wait for re-protection replication to {record['region']} ({protected})."
+        return (
+            f"Re-protect failback instance {view['recovery_instance_id']} in {where}: start reversed replication on it."
+        )
+    if record["source_replication_direction"] == "FAILBACK":
+        return _pending_failback_instance(record)
+    view = reversed_active(record)
+    if view is None:
+        return f"Start reversed replication to {origin}."
+    where = view["region"]
+    state = view["data_replication_state"]
+    problem = _trouble_text(view)
+    if problem:
+        return f"Fix reversed replication of {view['source_server_id']} in {where} ({problem})."
+    if state == "CONTINUOUS":
+        return f"Launch for failback in {where} (source server {view['source_server_id']})."
+    return f"Wait for reversed replication to {where} ({_progress_text(state, view['progress_percent'])})."
+
+
+def _pending_failback_instance(record):
+    """A failback instance (launched from a reversed-direction server): re-protect it, then nothing."""
+    view = reversed_active(record)
+    if view is None:
+        target = record["origin_region"] or "the recovery Region"
+        return f"Re-protect this failback instance: start reversed replication to {target}."
+    state = view["data_replication_state"]
+    problem = _trouble_text(view)
+    if problem:
+        return f"Fix re-protection replication of {view['source_server_id']} in {view['region']} ({problem})."
+    if state == "CONTINUOUS":
+        return None
+    return (
+        f"Wait for re-protection replication to {view['region']} ({_progress_text(state, view['progress_percent'])})."
+    )
+
+
+def _trouble_text(view):
+    state = view["data_replication_state"]
+    if state in TROUBLE_REPLICATION_STATES or view["error"]:
+        code = _dict(view["error"]).get("code")
+        return f"{state}{', error ' + code if code else ''}"
+    return None
+
+
+def _pending_on_premises(record):
+    state = record["failback"]["state"]
+    replication = record["replication"]
+    if state == "FAILBACK_COMPLETED":
+        return None
+    if state == "FAILBACK_READY_FOR_LAUNCH":
+        return "Launch failback (StartFailbackLaunch): the failback target is synchronised."
+    if state == "FAILBACK_ERROR" or replication["error"]:
+        code = _dict(replication["error"]).get("code")
+        what = f"the failback error {code}" if code else "the failback error"
+        return f"Investigate {what}; stop failback and run the Failback Client again."
+    if state in ("FAILBACK_IN_PROGRESS", "FAILBACK_NOT_READY_FOR_LAUNCH"):
+        if replication["state"] in TROUBLE_REPLICATION_STATES:
+            return f"Fix failback replication ({replication['state']}): check the Failback Client's network."
+        step = replication["initiation"]["current_step"]
+        where = _progress_text(replication["state"], replication["progress_percent"], step)
+        return f"Wait for failback replication ({where})."
+    return "Boot the Failback Client on the failback target and pair it with this recovery instance."
+
+
+# --- Reading them --------------------------------------------------------------------------
+
+
+def describe_raw(clients, region, recovery_instance_ids=(), source_server_ids=()):
+    """Raw items and the service time: one paginated DescribeRecoveryInstances per ID chunk."""
+    reader = clients.reader("drs", region)
+    paginator = reader.get_paginator("describe_recovery_instances")
+    if recovery_instance_ids:
+        filters = [{"recoveryInstanceIDs": chunk} for chunk in chunked(recovery_instance_ids, ID_FILTER_MAX)]
+    elif source_server_ids:
+        filters = [{"sourceServerIDs": chunk} for chunk in chunked(source_server_ids, ID_FILTER_MAX)]
+    else:
+        filters = [{}]
+    items, now = {}, None
+    for flt in filters:
+        for page in paginator.paginate(filters=flt):
+            now = now or service_now(page)
+            for item in page.get("items") or ():
+                if source_server_ids and item.get("sourceServerID") not in source_server_ids:
+                    continue
+                items[item.get("recoveryInstanceID")] = item
+    return list(items.values()), now or service_now(None)
+
+
+def source_servers_by_id(clients, region, source_server_ids):
+    """``{source_server_id: record}`` of the replication core for these IDs (one sweep)."""
+    ids = [i for i in dict.fromkeys(source_server_ids) if i]
+    if not ids:
+        return {}
+    from .replication import describe_replication
+
+    result = describe_replication(clients, [region], source_server_ids=ids)
+    return {r["source_server_id"]: r for r in result["servers"]}
+
+
+def reversed_servers_by_id(clients, arns):
+    """Reversed-direction source servers named by ARNs: one sweep per region they live in."""
+    by_region = {}
+    for arn in arns:
+        parsed = parse_source_server_arn(arn)
+        if parsed:
+            by_region.setdefault(parsed["region"], []).append(parsed["source_server_id"])
+    found = {}
+    for region, ids in sorted(by_region.items()):
+        found.update(source_servers_by_id(clients, region, ids))
+    return found
+
+
+def read_context(clients, region, recovery_instance_ids=(), source_server_ids=(), include_reversed=True):
+    """Everything the records of a region need, read in a fixed number of calls.
+
+    :returns: ``{"items": raw recovery instances, "sources": {id: source server record},
+        "reversed": {id: reversed-direction source server record}, "now": service time}``
+    """
+    items, now = describe_raw(clients, region, list(recovery_instance_ids), list(source_server_ids))
+    sources = source_servers_by_id(clients, region, [i.get("sourceServerID") for i in items])
+    reversed_records = {}
+    if include_reversed:
+        arns = [s.get("reversed_direction_source_server_arn") for s in sources.values()]
+        reversed_records = reversed_servers_by_id(clients, [a for a in arns if a])
+    return {"items": items, "sources": sources, "reversed": reversed_records, "now": now}
+
+
+def describe_recovery_instances(
+    clients, region, recovery_instance_ids=None, source_server_ids=None, include_reversed=True
+):
+    """Recovery instances of a region as records (see :func:`normalize_recovery_instance`).
+
+    :param recovery_instance_ids: only these (IDs DRS does not know are simply absent)
+    :param source_server_ids: only the recovery instances of these source servers
+    :param include_reversed: also read the reversed-direction source servers in their
+        regions (their state is what readiness means for origin AWS)
+    :returns: list of records, sorted by hostname then ID
+    """
+    ids = check_ids(recovery_instance_ids, "recovery_instance", "recovery_instance_ids")
+    servers = check_ids(source_server_ids, "source_server", "source_server_ids")
+    if ids and servers:
+        raise InputError("Give recovery_instance_ids or source_server_ids, not both.")
+    context = read_context(clients, region, ids, servers, include_reversed)
+    records = [
+        normalize_recovery_instance(i, region, context["now"], context["sources"], context["reversed"])
+        for i in context["items"]
+    ]
+    return sort_records(records)
+
+
+def sort_records(records):
+    return sorted(records, key=lambda r: ((r["source_hostname"] or "").lower(), r["recovery_instance_id"] or ""))

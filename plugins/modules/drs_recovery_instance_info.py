@@ -1,0 +1,262 @@
+#!/usr/bin/python
+
+# Copyright: Contributors to drs.orchestration
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: drs_recovery_instance_info
+short_description: DRS recovery instances with their failback progress and the next step to take
+version_added: 1.0.0
+description:
+  - Lists AWS Elastic Disaster Recovery (DRS) recovery instances of a region (the recovery Region) with
+    what failback needs - origin (V(AWS) or V(ON_PREMISES)) and origin Region, drill flag, EC2 state, the
+    failback state (the API value and the console label Not started / Synchronizing / Ready / Completed /
+    Error), reverse-sync progress by bytes, the 18-step failback initiation, the reversed-direction source
+    server (Region and ID from its ARN, its replication state), the source hostname, and the pending
+    action an operator should take next.
+  - For origin AWS, readiness is the reversed-direction source server's replication state (it is
+    CONTINUOUS when failback can be launched), read in its own Region; for an on-premises origin it is
+    the recovery instance's C(failback.state).
+  - Costs one paginated C(DescribeRecoveryInstances), one C(DescribeSourceServers) sweep of the region
+    and one sweep per origin Region of reversed-direction servers - never one call per instance.
+  - Changes nothing; supports check mode.
+options:
+  recovery_instance_ids:
+    description:
+      - Only these recovery instances (C(i-) IDs). Sent as the C(recoveryInstanceIDs) filter, 200 per call.
+      - IDs DRS does not know are listed in RV(missing).
+    type: list
+    elements: str
+  source_server_ids:
+    description:
+      - Only the recovery instances of these source servers (C(s-) IDs of the region).
+      - Mutually exclusive with O(recovery_instance_ids).
+    type: list
+    elements: str
+  origin_environment:
+    description:
+      - Only recovery instances of this origin.
+    type: str
+    choices: [AWS, ON_PREMISES]
+  drill:
+    description:
+      - V(true) only drill instances, V(false) only instances launched by a recovery; not set returns both.
+    type: bool
+  include_terminated:
+    description:
+      - Also return instances whose EC2 instance is terminated or gone.
+    type: bool
+    default: true
+  include_reversed:
+    description:
+      - Read the reversed-direction source servers in their Regions (their state drives readiness and the
+        pending action for origin AWS). V(false) saves one sweep per origin Region.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - drs.orchestration contributors (!UNKNOWN)
+notes:
+  - The reversed-direction source server counts as this instance's only when its identification hint names
+    this instance's EC2 instance (a server left over from an earlier failback cycle does not).
+  - "Permissions: C(drs:DescribeRecoveryInstances), C(drs:DescribeSourceServers) in the recovery Region and
+    the origin Regions."
+seealso:
+  - module: drs.orchestration.drs_failback
+  - name: DescribeRecoveryInstances API reference
+    description: The recovery instance fields this module normalises.
+    link: https://docs.aws.amazon.com/drs/latest/APIReference/API_DescribeRecoveryInstances.html
+  - name: Performing a cross-Region failback
+    description: The AWS-origin failback path (reversed-direction source server in the origin Region).
+    link: https://docs.aws.amazon.com/drs/latest/userguide/failback-failover-region-region.html
+"""
+
+EXAMPLES = r"""
+- name: Every recovery instance of the recovery region with its next step
+  drs.orchestration.drs_recovery_instance_info:
+    region: us-west-2
+  register: recovery
+
+- name: What operators should do next
+  ansible.builtin.debug:
+    msg: "{{ item.source_hostname }} ({{ item.recovery_instance_id }}): {{ item.pending_action }}"
+  loop: "{{ recovery.recovery_instances | selectattr('pending_action') | list }}"
+  loop_control:
+    label: "{{ item.recovery_instance_id }}"
+
+- name: Production recovery instances of two source servers
+  drs.orchestration.drs_recovery_instance_info:
+    region: us-west-2
+    source_server_ids: [s-1234567890abcdef0, s-0fedcba0987654321]
+    drill: false
+"""
+
+RETURN = r"""
+recovery_instances:
+  description: One record per recovery instance, sorted by source hostname.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    recovery_instance_id:
+      description: The recovery instance ID (the EC2 instance ID in DRS).
+      type: str
+      sample: i-0123456789abcdef0
+    ec2_instance_id:
+      description: The EC2 instance ID.
+      type: str
+      sample: i-0123456789abcdef0
+    ec2_instance_state:
+      description: C(ec2InstanceState) (V(PENDING), V(RUNNING), V(STOPPED), V(TERMINATED), V(NOT_FOUND) ...).
+      type: str
+      sample: RUNNING
+    region:
+      description: The region the instance runs in (the recovery Region).
+      type: str
+      sample: us-west-2
+    source_server_id:
+      description: The source server it was launched from.
+      type: str
+      sample: s-1234567890abcdef0
+    source_hostname:
+      description: Hostname from the source server's identification hints (else its FQDN, else the instance's own).
+      type: str
+      sample: web-01
+    origin_environment:
+      description: V(AWS) or V(ON_PREMISES).
+      type: str
+      sample: AWS
+    origin_region:
+      description: For origin AWS, the Region of the original EC2 instance (where failback goes).
+      type: str
+      sample: us-east-1
+    is_drill:
+      description: Whether a drill launched it.
+      type: bool
+      sample: false
+    job_id:
+      description: The job that launched it.
+      type: str
+    point_in_time:
+      description: The recovery snapshot time it was launched from (ISO 8601).
+      type: str
+    failback:
+      description:
+        - C(state) (the C(FailbackState) API value), C(label) (Not started / Synchronizing / Ready / Completed /
+          Error), C(failback_to_original_server) (boolean), C(launch_type), C(client_id), C(client_last_seen),
+          C(agent_last_seen), C(initiation_time), C(job_id), C(first_byte), C(elapsed_replication_seconds).
+      type: dict
+      sample: {state: FAILBACK_IN_PROGRESS, label: Synchronizing, failback_to_original_server: true}
+    replication:
+      description:
+        - Failback data replication of the instance (Failback Client path) - C(state)
+          (C(RecoveryInstanceDataReplicationState)), C(label), C(progress_percent) (by bytes), C(total_bytes),
+          C(replicated_bytes), C(backlogged_bytes), C(disks), C(lag) (C(iso), C(seconds)), C(eta),
+          C(initiation) (the 18 C(steps) in model order with C(label) and C(status), C(current_step),
+          C(failed_step), C(done), C(total)), C(error).
+      type: dict
+    reversed_direction_source_server:
+      description:
+        - For origin AWS after reverse replication - C(arn), C(region), C(account_id), C(source_server_id) (from
+          the ARN), C(found), C(data_replication_state), C(state_label), C(progress_percent), C(lag_seconds),
+          C(error), C(recovery_instance_id) (failback instance launched from it), C(last_launch),
+          C(belongs_to_this_instance), C(replicating_this_instance). Null when there is none.
+      type: dict
+    reverse_replication_status:
+      description: The console label for either origin (origin AWS - derived from the reversed-direction server).
+      type: str
+      sample: Synchronizing
+    pending_action:
+      description: What an operator should do next; null when nothing is pending.
+      type: str
+      sample: Launch for failback in us-east-1 (source server s-0fedcba0987654321).
+    tags:
+      description: The recovery instance's tags.
+      type: dict
+missing:
+  description: Requested O(recovery_instance_ids) DRS does not know.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+summary:
+  description: C(total), C(by_status) (per console label), C(by_origin), C(drills), C(pending_actions).
+  returned: always
+  type: dict
+  sample: {total: 3, by_status: {Ready: 1, Synchronizing: 2}, by_origin: {AWS: 3}, drills: 0, pending_actions: 3}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import (
+    describe_recovery_instances,
+    is_gone,
+)
+from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
+
+
+def select(records, origin_environment=None, drill=None, include_terminated=True):
+    """Keep the records matching the module's filters."""
+    return [
+        r
+        for r in records
+        if (origin_environment is None or r["origin_environment"] == origin_environment)
+        and (drill is None or bool(r["is_drill"]) == drill)
+        and (include_terminated or not is_gone(r))
+    ]
+
+
+def summarize(records):
+    by_status, by_origin = {}, {}
+    for r in records:
+        by_status[r["reverse_replication_status"]] = by_status.get(r["reverse_replication_status"], 0) + 1
+        origin = r["origin_environment"] or "UNKNOWN"
+        by_origin[origin] = by_origin.get(origin, 0) + 1
+    return {
+        "total": len(records),
+        "by_status": by_status,
+        "by_origin": by_origin,
+        "drills": sum(1 for r in records if r["is_drill"]),
+        "pending_actions": sum(1 for r in records if r["pending_action"]),
+    }
+
+
+def main():
+    argument_spec = {
+        "recovery_instance_ids": {"type": "list", "elements": "str"},
+        "source_server_ids": {"type": "list", "elements": "str"},
+        "origin_environment": {"type": "str", "choices": ["AWS", "ON_PREMISES"]},
+        "drill": {"type": "bool"},
+        "include_terminated": {"type": "bool", "default": True},
+        "include_reversed": {"type": "bool", "default": True},
+    }
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("recovery_instance_ids", "source_server_ids")],
+    )
+    params = module.params
+
+    def action(clients):
+        records = describe_recovery_instances(
+            clients,
+            clients.region,
+            recovery_instance_ids=params["recovery_instance_ids"],
+            source_server_ids=params["source_server_ids"],
+            include_reversed=params["include_reversed"],
+        )
+        found = {r["recovery_instance_id"] for r in records}
+        missing = [i for i in dict.fromkeys(params["recovery_instance_ids"] or ()) if i not in found]
+        records = select(records, params["origin_environment"], params["drill"], params["include_terminated"])
+        return {"recovery_instances": records, "missing": missing, "summary": summarize(records)}
+
+    result = run_core(module, action, "reading DRS recovery instances")
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""The failback core without AWS: request validation, the ladder of phases, planning, error messages.
+
+Records are built with the recovery instance normalisation from items shaped like the
+botocore model, so each phase is derived from what DRS would return.
+"""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+from test_recovery_instances import (
+    NOW,
+    ORIGIN_REGION,
+    RECOVERY_REGION,
+    iid,
+    records_by_id,
+    recovery_instance,
+    reversed_server,
+    server_arn,
+    sid,
+    source_server,
+)
+
+from ansible_collections.drs.orchestration.plugins.module_utils import failback as fb
+from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+)
+from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import normalize_recovery_instance
+
+
+def request(**options):
+    base = {"region": RECOVERY_REGION, "state": "ready", "recovery_instance_ids": [iid(1)]}
+    return fb.FailbackRequest.from_options(**{**base, **options})
+
+
+# --- The request ------------------------------------------------------------------------------
+
+
+def test_a_production_failback_launch_needs_an_explicit_confirmation():
+    with pytest.raises(InputError, match="confirm_production: true"):
+        request(state="launched", drill=False)
+    assert request(state="launched", drill=False, confirm_production=True).drill is False
+
+
+def test_drill_is_the_default_and_needs_no_confirmation():
+    assert request(state="launched").drill is True
+
+
+def test_protected_requires_a_production_failback():
+    with pytest.raises(InputError, match="drill: false"):
+        request(state="protected")
+
+
+def test_states_before_the_launch_do_not_ask_for_confirmation():
+    assert request(state="ready", drill=False).state == "ready"
+    assert request(state="stopped", drill=False).state == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"state": "failed_back"}, "state must be one of reversed, ready, launched, protected, stopped"),
+        ({"recovery_instance_ids": None}, "give recovery_instance_ids, or source_server_ids"),
+        ({"source_server_ids": [sid(1)]}, "but not both"),
+        ({"recovery_instance_ids": ["s-1"]}, "not a DRS recovery instance ID"),
+        ({"wait_timeout": -1}, "wait_timeout must be at least 0"),
+        ({"poll_interval": 0}, "poll_interval must be greater than 0"),
+        ({"tags": "a=b"}, "tags must be a mapping"),
+        ({"region": "mars-1"}, "is not a region where DRS is available"),
+    ],
+)
+def test_bad_options_are_refused_with_what_to_change(options, message):
+    with pytest.raises(InputError, match=message):
+        request(**options)
+
+
+# --- The ladder: origin AWS ------------------------------------------------------------------------
+
+
+def aws_record(reversed_item=None, source_state="CONTINUOUS", drill=False):
+    source = source_server(
+        1,
+        instance=iid(500),
+        state=source_state,
+        **({"reversedDirectionSourceServerArn": server_arn(ORIGIN_REGION, 2)} if reversed_item else {}),
+    )
+    reversed_records = records_by_id(reversed_item, region=ORIGIN_REGION) if reversed_item else {}
+    return normalize_recovery_instance(
+        recovery_instance(1, drill=drill), RECOVERY_REGION, NOW, records_by_id(source), reversed_records
+    )
+
+
+def failback_instance(n, drill=False, ec2_state="RUNNING"):
+    item = recovery_instance(n, source=2, drill=drill, ec2_state=ec2_state)
+    return normalize_recovery_instance(item, ORIGIN_REGION, NOW)
+
+
+def last_launch(kind, status, job="drsjob-0000000000000000b"):
+    return {"lifeCycle": {"lastLaunch": {"initiated": {"type": kind, "jobID": job}, "status": status}}}
+
+
+def test_an_instance_never_reversed_is_at_the_bottom_of_the_ladder():
+    assert fb.assess_aws(aws_record(), {}, drill=True, own_jobs=set()).phase == "not_reversed"
+
+
+@pytest.mark.parametrize(("state", "phase"), [("INITIATING", "reversing"), ("CONTINUOUS", "ready")])
+def test_readiness_is_the_reversed_direction_servers_replication_state(state, phase):
+    assert fb.assess_aws(aws_record(reversed_server(state)), {}, drill=True, own_jobs=set()).phase == phase
+
+
+def test_stalled_reverse_replication_is_reported_as_a_problem():
+    a = fb.assess_aws(aws_record(reversed_server("STALLED")), {}, drill=True, own_jobs=set())
+    assert a.phase == "reversing"
+    assert "STALLED" in a.problem
+
+
+def test_a_running_failback_launch_of_the_requested_kind_is_launching():
+    item = reversed_server("CONTINUOUS", **last_launch("DRILL", "IN_PROGRESS"))
+    assert fb.assess_aws(aws_record(item), {}, drill=True, own_jobs=set()).phase == "launching"
+    # a drill launch in progress does not count for a production request
+    assert fb.assess_aws(aws_record(item), {}, drill=False, own_jobs=set()).phase == "ready"
+
+
+def test_a_live_failback_instance_of_the_requested_kind_means_launched():
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("DRILL", "LAUNCHED")))
+    candidates = {sid(2): [failback_instance(70, drill=True)]}
+    a = fb.assess_aws(record, candidates, drill=True, own_jobs=set())
+    assert a.phase == "launched"
+    assert a.failback_instance["recovery_instance_id"] == iid(70)
+    assert fb.assess_aws(record, candidates, drill=False, own_jobs=set()).phase == "ready"
+
+
+def test_a_terminated_failback_drill_instance_does_not_count():
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("DRILL", "TERMINATED")))
+    candidates = {sid(2): [failback_instance(70, drill=True, ec2_state="TERMINATED")]}
+    assert fb.assess_aws(record, candidates, drill=True, own_jobs=set()).phase == "ready"
+
+
+def test_a_failed_launch_this_run_started_is_a_problem_an_older_one_is_retried():
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "FAILED", "drsjob-0000000000000000c")))
+    assert fb.assess_aws(record, {}, drill=False, own_jobs=set()).problem is None
+    failed = fb.assess_aws(record, {}, drill=False, own_jobs={"drsjob-0000000000000000c"})
+    assert "FAILED" in failed.problem
+
+
+def reprotected(state):
+    """A production failback instance whose re-protection replicates into the original source server."""
+    launched = reversed_server("CONTINUOUS", recoveryInstanceId=iid(70), **last_launch("RECOVERY", "LAUNCHED"))
+    record = aws_record(launched)
+    failback = failback_instance(70)
+    original = records_by_id(source_server(1, instance=iid(70), state=state))[sid(1)]
+    failback["reversed_direction_source_server"] = fb.reversed_server_view(original["arn"], original, iid(70))
+    return fb.assess_aws(record, {sid(2): [failback]}, drill=False, own_jobs=set())
+
+
+def test_re_protection_climbs_to_protected_when_the_original_server_is_continuous():
+    assert reprotected("INITIAL_SYNC").phase == "protecting"
+    assert reprotected("CONTINUOUS").phase == "protected"
+
+
+# --- The ladder: origin on premises -----------------------------------------------------------------
+
+
+def on_prem(state, source_state="CONTINUOUS", job_id=None, replication=None):
+    failback = {"state": state, **({"failbackJobID": job_id} if job_id else {})}
+    item = recovery_instance(1, origin="ON_PREMISES", failback=failback, replication=replication)
+    sources = records_by_id(source_server(1, state=source_state))
+    return normalize_recovery_instance(item, RECOVERY_REGION, NOW, sources)
+
+
+@pytest.mark.parametrize(
+    ("state", "phase"),
+    [
+        ("FAILBACK_NOT_STARTED", "not_reversed"),
+        ("FAILBACK_LAUNCH_STATE_NOT_AVAILABLE", "not_reversed"),
+        ("FAILBACK_IN_PROGRESS", "reversing"),
+        ("FAILBACK_NOT_READY_FOR_LAUNCH", "reversing"),
+        ("FAILBACK_READY_FOR_LAUNCH", "ready"),
+        ("FAILBACK_COMPLETED", "protected"),
+    ],
+)
+def test_on_premises_phase_follows_the_failback_state(state, phase):
+    assert fb.assess_on_premises(on_prem(state), {}, set()).phase == phase
+
+
+def test_a_completed_failback_is_protected_only_once_its_source_server_replicates_again():
+    assert fb.assess_on_premises(on_prem("FAILBACK_COMPLETED", "INITIAL_SYNC"), {}, set()).phase == "protecting"
+    assert fb.assess_on_premises(on_prem("FAILBACK_COMPLETED", "DISCONNECTED"), {}, set()).phase == "launched"
+
+
+def test_a_running_failback_job_means_launching():
+    job = {"job_id": "drsjob-0000000000000000d", "status": "STARTED", "participating_servers": []}
+    record = on_prem("FAILBACK_READY_FOR_LAUNCH", job_id=job["job_id"])
+    assert fb.assess_on_premises(record, {job["job_id"]: job}, set()).phase == "launching"
+
+
+def test_failback_error_stops_the_run():
+    a = fb.assess_on_premises(on_prem("FAILBACK_ERROR"), {}, set())
+    assert "FAILBACK_ERROR" in a.problem
+
+
+# --- Planning ------------------------------------------------------------------------------------------
+
+
+class Planner(fb.FailbackRun):
+    """A run whose observations are given, to look at the plan alone."""
+
+    def __init__(self, **options):
+        super().__init__(clients=None, request=request(**options))
+
+
+def test_plan_reverses_an_aws_instance_now_and_launches_after_continuous():
+    run = Planner(state="launched")
+    assessments = {iid(1): fb.assess_aws(aws_record(), {}, drill=True, own_jobs=set())}
+    now = run.next_calls(assessments)
+    assert [(c["operation"], c["region"], c["parameters"]) for c in now] == [
+        ("ReverseReplication", RECOVERY_REGION, {"recoveryInstanceID": iid(1)})
+    ]
+    later = run.later_calls(assessments)
+    assert [(c["operation"], c["region"], c["parameters"]["isDrill"]) for c in later] == [
+        ("StartRecovery", ORIGIN_REGION, True)
+    ]
+    assert later[0]["when"].startswith("after <reversed-direction source server of")
+
+
+def test_plan_launches_ready_aws_instances_on_the_reversed_server_in_the_origin_region():
+    run = Planner(state="protected", drill=False, confirm_production=True, tags={"change": "CHG1"})
+    assessments = {iid(1): fb.assess_aws(aws_record(reversed_server("CONTINUOUS")), {}, drill=False, own_jobs=set())}
+    (call,) = run.next_calls(assessments)
+    assert call["operation"] == "StartRecovery"
+    assert call["region"] == ORIGIN_REGION
+    assert call["parameters"] == {
+        "sourceServers": [{"sourceServerID": sid(2)}],
+        "isDrill": False,
+        "tags": {"change": "CHG1"},
+    }
+    (later,) = run.later_calls(assessments)
+    assert (later["operation"], later["region"]) == ("ReverseReplication", ORIGIN_REGION)
+
+
+def test_ready_on_premises_instances_share_start_failback_launch_calls_of_at_most_200():
+    run = Planner(state="launched", drill=False, confirm_production=True)
+    assessments = {}
+    for n in range(1, 251):
+        record = on_prem("FAILBACK_READY_FOR_LAUNCH")
+        record["recovery_instance_id"] = iid(n)
+        assessments[iid(n)] = fb.assess_on_premises(record, {}, set())
+    calls = run.next_calls(assessments)
+    assert [c["operation"] for c in calls] == ["StartFailbackLaunch", "StartFailbackLaunch"]
+    assert [len(c["parameters"]["recoveryInstanceIDs"]) for c in calls] == [200, 50]
+
+
+def test_an_instance_already_at_the_requested_state_gets_no_call():
+    run = Planner(state="reversed")
+    assessments = {iid(1): fb.assess_aws(aws_record(reversed_server("INITIATING")), {}, drill=True, own_jobs=set())}
+    assert run.next_calls(assessments) == []
+    assert run.later_calls(assessments) == []
+
+
+def test_stopping_targets_the_reversed_server_for_aws_and_stop_failback_on_premises():
+    run = Planner(state="stopped", recovery_instance_ids=[iid(1)])
+    aws = {iid(1): fb.assess_aws(aws_record(reversed_server("CONTINUOUS")), {}, drill=True, own_jobs=set())}
+    assert [(c["operation"], c["region"], c["parameters"]) for c in run.next_calls(aws)] == [
+        ("StopReplication", ORIGIN_REGION, {"sourceServerID": sid(2)})
+    ]
+    premises = {iid(1): fb.assess_on_premises(on_prem("FAILBACK_IN_PROGRESS"), {}, set())}
+    assert [c["operation"] for c in run.next_calls(premises)] == ["StopFailback"]
+    idle = {iid(1): fb.assess_on_premises(on_prem("FAILBACK_NOT_STARTED"), {}, set())}
+    assert run.next_calls(idle) == []
+
+
+def test_drill_instances_are_refused_before_any_call():
+    run = Planner(state="reversed")
+    assessments = {iid(1): fb.assess_aws(aws_record(drill=True), {}, drill=True, own_jobs=set())}
+    with pytest.raises(ConflictError, match="is a drill instance"):
+        run.check_eligible(assessments)
+
+
+def test_an_on_premises_failback_drill_is_refused_because_the_api_has_no_drill_mode():
+    run = Planner(state="launched")
+    assessments = {iid(1): fb.assess_on_premises(on_prem("FAILBACK_READY_FOR_LAUNCH"), {}, set())}
+    with pytest.raises(ConflictError, match="StartFailbackLaunch has no drill mode"):
+        run.check_eligible(assessments)
+
+
+# --- DRS errors become messages ---------------------------------------------------------------------
+
+
+def client_error(code, message, status=400):
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "hint"),
+    [
+        ("ConflictException", ConflictError, "FAILBACK_READY_FOR_LAUNCH with no job running"),
+        ("ResourceNotFoundException", NotFoundError, "Check the ID and the region"),
+        ("ValidationException", InputError, "DRS refused StartFailbackLaunch"),
+        ("UninitializedAccountException", ConflictError, "Initialize Elastic Disaster Recovery in us-east-1"),
+        ("ServiceQuotaExceededException", ConflictError, "Wait for running jobs to finish"),
+    ],
+)
+def test_drs_errors_become_messages_that_say_what_to_do(code, error, hint):
+    mapped = fb.drs_error(client_error(code, "it said no"), "StartFailbackLaunch", "us-east-1", "recovery instance x")
+    assert isinstance(mapped, error)
+    assert "it said no" in mapped.message
+    assert hint in mapped.message
+
+
+def test_an_unexpected_error_code_is_left_to_the_caller():
+    assert fb.drs_error(client_error("AccessDeniedException", "no"), "StopFailback", "us-east-1", "x") is None

@@ -1,0 +1,526 @@
+"""The failback core against the emulator, on its virtual clock (injected clock and sleep).
+
+Every transition of both failback paths, the errors real DRS gives, and the DRS
+operations sent (from the emulator's call log): reverse replication is
+``ReverseReplication`` and never ``StartReplication``; a call whose answer was lost is
+reconciled, not sent twice.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from ansible_collections.drs.orchestration.plugins.module_utils import failback as fb
+from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
+from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    WaitFailed,
+    WaitTimeout,
+)
+from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import describe_recovery_instances
+from emulator.testing import ACCESS_KEY, SECRET_KEY
+
+RECOVERY = "us-west-2"
+ORIGIN = "us-east-1"
+FAST = {
+    "initiation_step_seconds": 5,
+    "snapshot_seconds": 10,
+    "job_start_seconds": 5,
+    "launch_seconds": 30,
+    "terminate_seconds": 10,
+    "failback_client_step_seconds": 5,
+    "replication_bytes_per_second": 1024**3,
+}
+MUTATING = (
+    "ReverseReplication",
+    "StartReplication",
+    "StartRecovery",
+    "StartFailbackLaunch",
+    "StopFailback",
+    "StopReplication",
+    "TerminateRecoveryInstances",
+)
+
+
+def aws_fleet(count=1):
+    servers = [
+        {
+            "region": RECOVERY,
+            "origin": "AWS",
+            "origin_region": ORIGIN,
+            "hostname": f"web-{n:02d}",
+            "state": "CONTINUOUS",
+        }
+        for n in range(1, count + 1)
+    ]
+    return {"region": ORIGIN, "timing": FAST, "source_servers": servers}
+
+
+def on_prem_fleet(count=1):
+    servers = [{"region": RECOVERY, "hostname": f"db-{n:02d}", "state": "CONTINUOUS"} for n in range(1, count + 1)]
+    return {"region": RECOVERY, "timing": FAST, "source_servers": servers}
+
+
+class VirtualTime:
+    """clock/sleep for the core that move the emulator's clock: waits are instant and exact."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        self.emu.advance(seconds)
+
+
+def clients_of(emu, region=RECOVERY):
+    """One ``Clients`` per emulator and region (building boto3 clients is the slow part of a call)."""
+    cache = emu.__dict__.setdefault("_failback_clients", {})
+    if region not in cache:
+        session = boto3.session.Session(
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=region
+        )
+        cache[region] = Clients.from_session(session, region, emu.endpoint)
+    return cache[region]
+
+
+def recover(emu, drill=False):
+    """Launch a recovery (or drill) of every source server of the recovery Region; their recovery instance IDs."""
+    drs = emu.client("drs", region=RECOVERY)
+    servers = [s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"]]
+    drs.start_recovery(sourceServers=[{"sourceServerID": s} for s in servers], isDrill=drill)
+    emu.advance(600)
+    items = drs.describe_recovery_instances(filters={"sourceServerIDs": servers})["items"]
+    return sorted(i["recoveryInstanceID"] for i in items if i["isDrill"] == drill)
+
+
+def mutating(emu, since=0):
+    """(operation, region, params) of every mutating DRS call sent, in order."""
+    return [
+        (c["operation"], c["region"], c.get("params"))
+        for c in emu.calls("drs")
+        if c["seq"] > since and c["operation"] in MUTATING
+    ]
+
+
+def last_seq(emu):
+    calls = emu.calls()
+    return calls[-1]["seq"] if calls else 0
+
+
+def ensure(emu, ids, state, time=None, **options):
+    time = time or VirtualTime(emu)
+    options.setdefault("poll_interval", 30)
+    options.setdefault("wait_timeout", 7200)
+    return fb.ensure_failback(
+        clients_of(emu), RECOVERY, ids, state=state, clock=time.clock, sleep=time.sleep, **options
+    )
+
+
+def phases(result):
+    return [(r["phase_before"], r["phase"], r["reached"]) for r in result["recovery_instances"]]
+
+
+# --- Origin AWS: the whole cycle ----------------------------------------------------------------
+
+
+def test_aws_origin_cycle_reverse_ready_drill_then_production_failback_and_re_protection(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    mark = last_seq(emu)
+
+    reversed_ = ensure(emu, [rid], "reversed", wait=False)
+    assert reversed_["changed"] is True
+    assert phases(reversed_) == [("not_reversed", "reversing", True)]
+    (op,) = mutating(emu, mark)
+    assert op == ("ReverseReplication", RECOVERY, {"recoveryInstanceID": rid})
+    server = reversed_["recovery_instances"][0]["reversed_direction_source_server"]
+    assert server["region"] == ORIGIN
+    assert server["replication_direction"] == "FAILBACK"
+
+    ready = ensure(emu, [rid], "ready")
+    assert ready["changed"] is False
+    assert phases(ready) == [("reversing", "ready", True)]
+    assert ready["recovery_instances"][0]["reverse_replication_status"] == "Ready"
+
+    mark = last_seq(emu)
+    drill = ensure(emu, [rid], "launched")
+    assert phases(drill) == [("ready", "launched", True)]
+    assert mutating(emu, mark) == [
+        ("StartRecovery", ORIGIN, {"sourceServers": [{"sourceServerID": server["source_server_id"]}], "isDrill": True})
+    ]
+    assert drill["recovery_instances"][0]["failback_instance"]["is_drill"] is True
+
+    mark = last_seq(emu)
+    protected = ensure(emu, [rid], "protected", drill=False, confirm_production=True)
+    assert phases(protected) == [("ready", "protected", True)]
+    failback_instance = protected["recovery_instances"][0]["failback_instance"]
+    assert failback_instance["region"] == ORIGIN
+    assert failback_instance["re_protection_state"] == "CONTINUOUS"
+    assert mutating(emu, mark) == [
+        (
+            "StartRecovery",
+            ORIGIN,
+            {"sourceServers": [{"sourceServerID": server["source_server_id"]}], "isDrill": False},
+        ),
+        ("ReverseReplication", ORIGIN, {"recoveryInstanceID": failback_instance["recovery_instance_id"]}),
+    ]
+    assert emu.count("drs", "StartReplication") == 0
+
+    # The original source server replicates the failback instance again: protected.
+    original = emu.client("drs", region=RECOVERY).describe_source_servers(filters={})["items"][0]
+    assert original["dataReplicationInfo"]["dataReplicationState"] == "CONTINUOUS"
+    assert original["sourceProperties"]["identificationHints"]["awsInstanceID"] == failback_instance["ec2_instance_id"]
+
+    mark = last_seq(emu)
+    again = ensure(emu, [rid], "protected", drill=False, confirm_production=True)
+    assert again["changed"] is False
+    assert phases(again) == [("protected", "protected", True)]
+    assert mutating(emu, mark) == []
+    for earlier in ("reversed", "ready"):
+        assert ensure(emu, [rid], earlier)["changed"] is False
+    assert mutating(emu, mark) == []
+
+
+def test_waiting_for_ready_sends_reverse_replication_once_for_every_instance(emulator_factory):
+    emu = emulator_factory(aws_fleet(3))
+    ids = recover(emu)
+    mark = last_seq(emu)
+
+    result = ensure(emu, ids, "ready")
+
+    assert result["reached"] is True
+    assert [r["phase"] for r in result["recovery_instances"]] == ["ready"] * 3
+    assert sorted(p["recoveryInstanceID"] for _, _, p in mutating(emu, mark)) == ids
+    assert {op for op, _, _ in mutating(emu, mark)} == {"ReverseReplication"}
+    # each poll round costs a fixed number of reads, whatever the number of instances
+    polls = result["wait"]["polls"]
+    reads = [c for c in emu.calls("drs") if c["seq"] > mark and c["operation"].startswith("Describe")]
+    assert len(reads) <= 4 * polls + 4
+
+
+def test_selecting_by_source_server_takes_its_production_recovery_instance_not_the_drill(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    drill_ids = recover(emu, drill=True)
+    (rid,) = recover(emu)
+    server = emu.client("drs", region=RECOVERY).describe_source_servers(filters={})["items"][0]["sourceServerID"]
+
+    result = fb.ensure_failback(clients_of(emu), RECOVERY, source_server_ids=[server], state="reversed", wait=False)
+
+    assert [r["recovery_instance_id"] for r in result["recovery_instances"]] == [rid]
+    assert rid not in drill_ids
+
+
+# --- Origin on premises -----------------------------------------------------------------------------
+
+
+def test_on_premises_cycle_waits_for_the_failback_client_then_launches_once(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+
+    before = ensure(emu, [rid], "ready", wait=False)
+    assert before["changed"] is False
+    assert phases(before) == [("not_reversed", "not_reversed", False)]
+    assert before["recovery_instances"][0]["pending_action"].startswith("Boot the Failback Client")
+
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    ready = ensure(emu, [rid], "ready")
+    assert phases(ready) == [("reversing", "ready", True)]
+    assert ready["recovery_instances"][0]["failback_state"] == "FAILBACK_READY_FOR_LAUNCH"
+
+    mark = last_seq(emu)
+    launched = ensure(emu, [rid], "launched", drill=False, confirm_production=True)
+    assert launched["changed"] is True
+    assert launched["recovery_instances"][0]["failback_state"] == "FAILBACK_COMPLETED"
+    assert mutating(emu, mark) == [("StartFailbackLaunch", RECOVERY, {"recoveryInstanceIDs": [rid]})]
+
+    mark = last_seq(emu)
+    assert ensure(emu, [rid], "launched", drill=False, confirm_production=True)["changed"] is False
+    assert mutating(emu, mark) == []
+
+
+def test_on_premises_wait_times_out_saying_to_boot_the_failback_client(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    with pytest.raises(WaitTimeout, match="Boot the Failback Client") as caught:
+        ensure(emu, [rid], "ready", wait_timeout=120)
+    assert caught.value.details["recovery_instances"][0]["phase"] == "not_reversed"
+
+
+def test_stopping_an_on_premises_failback_sends_stop_failback_once(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    mark = last_seq(emu)
+
+    stopped = ensure(emu, [rid], "stopped")
+    assert stopped["changed"] is True
+    assert stopped["recovery_instances"][0]["failback_state"] == "FAILBACK_NOT_STARTED"
+    assert ensure(emu, [rid], "stopped")["changed"] is False
+    assert mutating(emu, mark) == [("StopFailback", RECOVERY, {"recoveryInstanceID": rid})]
+
+
+def test_stopping_aws_reverse_replication_stops_the_reversed_direction_server(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    reversed_ = ensure(emu, [rid], "reversed", wait=False)
+    server = reversed_["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    mark = last_seq(emu)
+
+    stopped = ensure(emu, [rid], "stopped")
+
+    assert stopped["reached"] is True
+    assert mutating(emu, mark) == [("StopReplication", ORIGIN, {"sourceServerID": server})]
+    # reversing again resumes it with ReverseReplication, never StartReplication
+    mark = last_seq(emu)
+    assert ensure(emu, [rid], "reversed", wait=False)["changed"] is True
+    assert [op for op, _, _ in mutating(emu, mark)] == ["ReverseReplication"]
+
+
+# --- Lost answers are reconciled, never sent twice --------------------------------------------------
+
+
+def test_a_lost_reverse_replication_answer_is_reconciled_not_sent_again(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    emu.admin.faults(fail_next={"drs:ReverseReplication": {"mode": "disconnect"}})
+
+    result = ensure(emu, [rid], "reversed", wait=False)
+
+    assert result["calls"][0]["result"] == {"reconciled": True}
+    assert phases(result) == [("not_reversed", "reversing", True)]
+    assert emu.count("drs", "ReverseReplication") == 1
+    assert ensure(emu, [rid], "ready")["changed"] is False
+    assert emu.count("drs", "ReverseReplication") == 1
+
+
+def test_a_reverse_replication_that_failed_before_executing_is_sent_again(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    emu.admin.faults(fail_next={"drs:ReverseReplication": {"mode": "before", "status": 500}})
+
+    result = ensure(emu, [rid], "reversed", wait=False)
+
+    assert phases(result) == [("not_reversed", "reversing", True)]
+    statuses = [c["status"] for c in emu.calls("drs", "ReverseReplication")]
+    assert statuses == [500, 200]
+
+
+def test_a_lost_start_failback_launch_answer_is_reconciled_and_the_rerun_launches_nothing(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    ensure(emu, [rid], "ready")
+    emu.admin.faults(fail_next={"drs:StartFailbackLaunch": {"mode": "disconnect"}})
+
+    first = ensure(emu, [rid], "launched", drill=False, confirm_production=True, wait=False)
+    assert first["calls"][0]["result"]["reconciled"] is True
+    rerun = ensure(emu, [rid], "launched", drill=False, confirm_production=True)
+
+    assert rerun["reached"] is True
+    assert emu.count("drs", "StartFailbackLaunch") == 1
+
+
+def test_a_failback_launch_already_running_is_waited_for_not_sent_again(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    ensure(emu, [rid], "ready")
+    emu.client("drs", region=RECOVERY).start_failback_launch(recoveryInstanceIDs=[rid])  # an earlier run's launch
+
+    result = ensure(emu, [rid], "launched", drill=False, confirm_production=True)
+
+    assert phases(result) == [("launching", "protected", True)]
+    assert result["changed"] is False
+    assert emu.count("drs", "StartFailbackLaunch") == 1
+
+
+def test_a_running_failback_job_drs_does_not_point_to_is_found_and_re_attached(emulator_factory, monkeypatch):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    ensure(emu, [rid], "ready")
+    job = emu.client("drs", region=RECOVERY).start_failback_launch(recoveryInstanceIDs=[rid])["job"]["jobID"]
+    # as if DRS did not (yet) report failback.failbackJobID: the instance looks ready to launch
+    monkeypatch.setattr(fb.FailbackRun, "_failback_jobs", lambda self, records: {})
+
+    result = ensure(emu, [rid], "launched", drill=False, confirm_production=True, wait=False)
+
+    assert result["changed"] is False
+    assert result["calls"] == []
+    assert [c["result"]["job_ids"] for c in result["reattached"]] == [[job]]
+    assert emu.count("drs", "StartFailbackLaunch") == 1
+
+
+def test_a_lost_failback_start_recovery_answer_launches_one_job(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    ensure(emu, [rid], "ready")
+    emu.admin.faults(fail_next={"drs:StartRecovery": {"mode": "disconnect"}})
+    mark = last_seq(emu)
+
+    ensure(emu, [rid], "launched", wait=False)
+    rerun = ensure(emu, [rid], "launched")
+
+    assert rerun["reached"] is True
+    assert [op for op, _, _ in mutating(emu, mark)] == ["StartRecovery"]
+
+
+# --- The errors real DRS gives ---------------------------------------------------------------------
+
+
+def test_unknown_recovery_instances_are_named(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    with pytest.raises(NotFoundError, match="i-0123456789abcdef0"):
+        ensure(emu, ["i-0123456789abcdef0"], "reversed", wait=False)
+    assert mutating(emu) == []
+
+
+def test_a_drill_instance_is_refused_before_any_call_and_drs_refuses_it_too(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu, drill=True)
+    mark = last_seq(emu)
+    with pytest.raises(ConflictError, match=f"{rid} is a drill instance"):
+        ensure(emu, [rid], "reversed", wait=False)
+    with pytest.raises(ConflictError, match="is a drill instance"):
+        fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    assert mutating(emu, mark) == []
+    # what DRS itself answers, as the core reports it
+    with pytest.raises(InputError, match=f"DRS refused ReverseReplication for recovery instance {rid} in {RECOVERY}"):
+        fb.reverse_call(clients_of(emu), RECOVERY, rid, reconcile=lambda: False)
+
+
+def test_reverse_replication_of_an_on_premises_instance_points_to_the_failback_client(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    with pytest.raises(ConflictError, match="Failback Client"):
+        fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    assert mutating(emu, last_seq(emu)) == []
+    with pytest.raises(InputError, match="DRS refused ReverseReplication"):
+        fb.reverse_call(clients_of(emu), RECOVERY, rid, reconcile=lambda: False)
+
+
+def test_failback_launch_before_ready_is_refused_with_the_next_step(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    with pytest.raises(ConflictError, match=f"{rid} is not ready for failback launch: it is reversing"):
+        fb.launch_failback(clients_of(emu), RECOVERY, rid, drill=False, confirm_production=True)
+    assert emu.count("drs", "StartFailbackLaunch") == 0
+    # DRS refuses it the same way; the core's message says what to do
+    with pytest.raises(ClientError) as raw:
+        emu.client("drs", region=RECOVERY).start_failback_launch(recoveryInstanceIDs=[rid])
+    mapped = fb.drs_error(raw.value, "StartFailbackLaunch", RECOVERY, f"recovery instance {rid}")
+    assert isinstance(mapped, ConflictError)
+    assert "FAILBACK_READY_FOR_LAUNCH" in mapped.message
+
+
+def test_aws_failback_launch_before_the_reversed_server_is_continuous_is_refused(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    with pytest.raises(ConflictError, match="not ready for failback launch: it is reversing.*Wait for reversed"):
+        fb.launch_failback(clients_of(emu), RECOVERY, rid, drill=True)
+    assert emu.count("drs", "StartRecovery") == 1  # the original recovery only
+
+
+def test_launching_one_failback_reports_its_job_and_a_second_request_sends_nothing(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    ensure(emu, [rid], "ready")
+    mark = last_seq(emu)
+
+    first = fb.launch_failback(clients_of(emu), RECOVERY, rid, drill=True)
+    second = fb.launch_failback(clients_of(emu), RECOVERY, rid, drill=True)
+
+    assert first["changed"] is True
+    (job,) = first["job_ids"]
+    assert first["recovery_instances"][0]["phase"] == "launching"
+    assert first["recovery_instances"][0]["job_id"] == job
+    assert second["changed"] is False
+    assert [op for op, _, _ in mutating(emu, mark)] == ["StartRecovery"]
+    with pytest.raises(InputError, match="confirm_production"):
+        fb.launch_failback(clients_of(emu), RECOVERY, rid, drill=False)
+
+
+def test_a_job_running_for_the_source_server_makes_drs_refuse_the_launch_with_a_clear_message(emulator_factory):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    ensure(emu, [rid], "ready")
+    drs = emu.client("drs", region=RECOVERY)
+    server = drs.describe_source_servers(filters={})["items"][0]["sourceServerID"]
+    drs.start_recovery(sourceServers=[{"sourceServerID": server}], isDrill=True)  # a drill job now runs
+
+    with pytest.raises(ConflictError) as refused:
+        ensure(emu, [rid], "launched", drill=False, confirm_production=True, wait=False)
+    message = refused.value.message
+    assert message.startswith(f"DRS refused StartFailbackLaunch for recovery instance(s) {rid} in {RECOVERY}: ")
+    assert "drsjob-" in message  # DRS names the running job
+    assert "no job running" in message  # and what to do
+    assert refused.value.details["aws_error_code"] == "ConflictException"
+
+
+def test_reverse_replication_reports_the_existing_reversed_server_without_a_second_call(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    first = fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    second = fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    assert first["changed"] is True
+    assert first["reversed_direction_region"] == ORIGIN
+    assert second["changed"] is False
+    assert (
+        second["reversed_direction_source_server"]["source_server_id"] == first["reversed_direction_source_server_id"]
+    )
+    assert emu.count("drs", "ReverseReplication") == 1
+
+
+def test_stalled_reverse_replication_ends_the_wait_with_the_error(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    result = fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    origin = emu.client("drs", region=ORIGIN)
+    emu.admin.service(
+        "drs",
+        "set-fault",
+        region=ORIGIN,
+        sourceServerID=result["reversed_direction_source_server_id"],
+        fault="STALLED",
+        error="UNSTABLE_NETWORK",
+    )
+    assert (
+        origin.describe_source_servers(filters={})["items"][0]["dataReplicationInfo"]["dataReplicationState"]
+        == "STALLED"
+    )
+    with pytest.raises(WaitFailed, match="UNSTABLE_NETWORK"):
+        ensure(emu, [rid], "ready")
+
+
+# --- Check mode -------------------------------------------------------------------------------------
+
+
+def test_check_mode_lists_the_exact_calls_and_sends_none(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    mark = last_seq(emu)
+
+    plan = ensure(emu, [rid], "protected", drill=False, confirm_production=True, check_mode=True)
+
+    assert plan["changed"] is True
+    assert [(c["operation"], c["region"], c["when"] == "now") for c in plan["planned_calls"]] == [
+        ("ReverseReplication", RECOVERY, True),
+        ("StartRecovery", ORIGIN, False),
+        ("ReverseReplication", ORIGIN, False),
+    ]
+    assert plan["planned_calls"][0]["parameters"] == {"recoveryInstanceID": rid}
+    assert plan["planned_calls"][1]["parameters"]["isDrill"] is False
+    assert mutating(emu, mark) == []
+    records = describe_recovery_instances(clients_of(emu), RECOVERY, [rid])
+    assert records[0]["reversed_direction_source_server"] is None
