@@ -328,6 +328,10 @@ def assess_on_premises(record, jobs, own_jobs):
     job = jobs.get(failback["job_id"]) if failback["job_id"] else None
     if job and job["status"] in ACTIVE_JOB_STATUSES:
         return Assessment(record, "launching", job_id=job["job_id"])
+    if job and state == ON_PREMISES_READY and _job_launched(job, record["recovery_instance_id"]):
+        # The instance was read before its launch job ended and the job after: the launch
+        # happened and FAILBACK_COMPLETED shows on the next read. Never launch it again.
+        return Assessment(record, "launching", job_id=job["job_id"])
     if state == ON_PREMISES_READY:
         problem = None
         if job and job["job_id"] in own_jobs and _job_failed_for(job, record["recovery_instance_id"]):
@@ -337,6 +341,14 @@ def assess_on_premises(record, jobs, own_jobs):
         problem = _trouble(replication["state"], replication["error"], "failback replication")
         return Assessment(record, "reversing", problem=problem)
     return Assessment(record, "not_reversed")
+
+
+def _job_launched(job, recovery_instance_id):
+    return job["status"] == "COMPLETED" and any(
+        s["launch_status"] == "LAUNCHED"
+        for s in job["participating_servers"]
+        if s["recovery_instance_id"] == recovery_instance_id
+    )
 
 
 def _job_failed_for(job, recovery_instance_id):

@@ -196,6 +196,21 @@ def test_a_running_failback_job_means_launching():
     assert fb.assess_on_premises(record, {job["job_id"]: job}, set()).phase == "launching"
 
 
+def test_a_ready_instance_whose_launch_job_already_completed_is_not_launched_again():
+    # DescribeRecoveryInstances answered before the job ended, DescribeJobs after: the
+    # instance still shows READY, its job LAUNCHED it. Launching again would be a second launch.
+    record = on_prem("FAILBACK_READY_FOR_LAUNCH", job_id="drsjob-0000000000000000d")
+    rid = record["recovery_instance_id"]
+    done = {
+        "job_id": "drsjob-0000000000000000d",
+        "status": "COMPLETED",
+        "participating_servers": [{"recovery_instance_id": rid, "launch_status": "LAUNCHED"}],
+    }
+    assert fb.assess_on_premises(record, {done["job_id"]: done}, set()).phase == "launching"
+    failed = {**done, "participating_servers": [{"recovery_instance_id": rid, "launch_status": "FAILED"}]}
+    assert fb.assess_on_premises(record, {failed["job_id"]: failed}, set()).phase == "ready"
+
+
 def test_failback_error_stops_the_run():
     a = fb.assess_on_premises(on_prem("FAILBACK_ERROR"), {}, set())
     assert "FAILBACK_ERROR" in a.problem
