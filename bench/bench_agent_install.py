@@ -31,7 +31,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "build" / "collections")]
 
-import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 from ansible_collections.drs.orchestration.plugins.module_utils.agent_install import (  # noqa: E402
@@ -40,7 +39,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.agent_install im
     install_agents,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients  # noqa: E402
-from emulator.testing import ACCESS_KEY, SECRET_KEY, Emulator  # noqa: E402
+from emulator.testing import Emulator, shared_session  # noqa: E402
 
 TARGET_REGION = "us-west-2"
 TERMINAL = {"Success", "Cancelled", "TimedOut", "Failed"}
@@ -75,8 +74,7 @@ def fleet(args) -> dict:
 
 
 def run_core(emu: Emulator, args) -> dict:
-    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-    clients = Clients.from_session(session, region="us-east-1", endpoint_url=emu.endpoint)
+    clients = Clients.from_session(shared_session(), region="us-east-1", endpoint_url=emu.endpoint)
     request = InstallRequest.from_options(
         instance_filters={"tag:dr:enabled": "true"},
         target_region=TARGET_REGION,

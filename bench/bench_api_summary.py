@@ -50,7 +50,7 @@ from api.handler import App  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients  # noqa: E402
-from emulator.testing import ACCESS_KEY, SECRET_KEY, EmulatorAdmin  # noqa: E402
+from emulator.testing import ACCESS_KEY, SECRET_KEY, EmulatorAdmin, shared_session  # noqa: E402
 
 REGION = "us-east-1"
 TARGET_SECONDS = 2.0
@@ -157,10 +157,7 @@ class RecordReplay:
 
 def app_for(endpoint: str) -> App:
     def clients(region):
-        session = boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=region
-        )
-        return Clients.from_session(session, region=region, endpoint_url=endpoint)
+        return Clients.from_session(shared_session(), region=region, endpoint_url=endpoint)
 
     return App({"AWS_REGION": REGION, "ALLOWED_REGIONS": REGION}, make_clients=clients)
 

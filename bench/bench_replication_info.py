@@ -42,7 +42,7 @@ from botocore.config import Config  # noqa: E402
 
 from ansible_collections.drs.orchestration.plugins.module_utils import replication  # noqa: E402
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients  # noqa: E402
-from emulator.testing import ACCESS_KEY, SECRET_KEY, EmulatorAdmin  # noqa: E402
+from emulator.testing import ACCESS_KEY, SECRET_KEY, EmulatorAdmin, shared_session  # noqa: E402
 
 REGION = "us-east-1"
 STATE_MIX = {"CONTINUOUS": 0.9, "INITIAL_SYNC": 0.06, "STALLED": 0.02, "DISCONNECTED": 0.02}
@@ -139,8 +139,7 @@ class EmulatorProcess:
 
 
 def clients_for(emu) -> Clients:
-    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION)
-    return Clients.from_session(session, region=REGION, endpoint_url=emu.endpoint)
+    return Clients.from_session(shared_session(), region=REGION, endpoint_url=emu.endpoint)
 
 
 def measure(emu, action) -> tuple[object, int, float]:

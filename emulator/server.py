@@ -272,12 +272,15 @@ class App:
 
 @functools.cache
 def model_for_signing_name(signing_name: str):
-    """The botocore model a SigV4 scope names (``servicequotas`` -> ``service-quotas``), or None."""
-    session = botocore.session.get_session()
-    for name in session.get_available_services():
-        model = service_model(name)
-        if signing_name in (name, model.signing_name, model.endpoint_prefix):
-            return model
+    """The botocore model a SigV4 scope names (``servicequotas`` -> ``service-quotas``), or None.
+
+    Signing names are service names, sometimes without their hyphens; only names are
+    compared, so no model is loaded but the one returned.
+    """
+    names = botocore.session.get_session().get_available_services()
+    for name in names:
+        if signing_name in (name, name.replace("-", "")):
+            return service_model(name)
     return None
 
 
@@ -379,7 +382,9 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         self.world.load_fleet()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="emulator", daemon=True)
+        # A short poll interval makes stop() return at once (tests start and stop hundreds).
+        serve = functools.partial(self.httpd.serve_forever, poll_interval=0.05)
+        self._thread = threading.Thread(target=serve, name="emulator", daemon=True)
         self._thread.start()
         return self
 

@@ -9,6 +9,7 @@ As a pytest plugin (``-p emulator.testing`` or ``pytest_plugins``) it provides:
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +27,17 @@ from .world import World
 # Credentials the emulator accepts (it does not verify signatures, it reads the scope).
 ACCESS_KEY = "AKIAEMULATOR00000000"
 SECRET_KEY = "emulator-secret"
+
+
+@functools.cache
+def shared_session(access_key: str = ACCESS_KEY) -> boto3.session.Session:
+    """One boto3 session per access key for the whole process, with the emulator's credentials.
+
+    A session caches the service models it loaded; building clients on a new session
+    reloads them (the EC2 model alone takes tens of milliseconds), so tests, benchmarks
+    and the demo share this one.
+    """
+    return boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=SECRET_KEY)
 
 
 class EmulatorAdmin:
@@ -108,12 +120,10 @@ class Emulator:
     def client(self, service: str, region: str | None = None, access_key: str = ACCESS_KEY, **config):
         """A boto3 client pointed at this emulator. ``config`` goes to botocore's Config."""
         config.setdefault("retries", {"mode": "standard", "max_attempts": 3})
-        return boto3.client(
+        return shared_session(access_key).client(
             service,
             region_name=region or self.world.fleet.region,
             endpoint_url=self.endpoint,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=SECRET_KEY,
             config=Config(proxies={}, **config),
         )
 

@@ -18,6 +18,7 @@ No Ansible import here: modules hand in ``module.client`` through
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 
@@ -63,16 +64,26 @@ class Clients:
 
     @classmethod
     def from_session(cls, session=None, region=None, endpoint_url=None):
-        """Clients from a boto3 session (Lambda handler, benchmarks, tests)."""
-        import boto3
+        """Clients from a boto3 session (Lambda handler, benchmarks, tests).
+
+        Without a session, one process-wide session is shared: it caches the service
+        models it loaded, so building clients stays cheap (and warm Lambdas reuse it).
+        """
         from botocore.config import Config
 
-        session = session or boto3.session.Session()
+        session = session or _shared_session()
 
         def make(service, region_name, config):
             return session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=Config(**config))
 
         return cls(make, region=region or session.region_name)
+
+
+@functools.cache
+def _shared_session():
+    import boto3
+
+    return boto3.session.Session()
 
 
 def error_code(exc):

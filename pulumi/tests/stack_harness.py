@@ -186,17 +186,13 @@ def create_tracking_table(emu):
 
 
 def handler_app(emu, table=True, regions=API_REGIONS):
-    import boto3
     from api.handler import App
 
     from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
-    from emulator.testing import ACCESS_KEY, SECRET_KEY
+    from emulator.testing import shared_session
 
     def clients(region):
-        session = boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=region
-        )
-        return Clients.from_session(session, region=region, endpoint_url=emu.endpoint)
+        return Clients.from_session(shared_session(), region=region, endpoint_url=emu.endpoint)
 
     environ = {
         "AWS_REGION": regions[0],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import boto3
 import pytest
 
 from ansible_collections.drs.orchestration.plugins.module_utils.agent_install import (
@@ -25,7 +24,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
     InputError,
     NotFoundError,
 )
-from emulator.testing import ACCESS_KEY, SECRET_KEY
+from emulator.testing import shared_session
 
 MUTATING = ("SendCommand", "CancelCommand")
 FAST = {"ssm_delivery_seconds": 5, "install_seconds": 60, "registration_seconds": 20}
@@ -46,8 +45,7 @@ class Run:
     def __init__(self, emu):
         self.emu = emu
         self.now = 0.0
-        session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-        self.clients = Clients.from_session(session, region=emu.world.fleet.region, endpoint_url=emu.endpoint)
+        self.clients = Clients.from_session(shared_session(), region=emu.world.fleet.region, endpoint_url=emu.endpoint)
 
     def clock(self):
         return self.now

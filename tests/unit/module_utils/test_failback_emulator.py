@@ -8,7 +8,6 @@ reconciled, not sent twice.
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -22,7 +21,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
     WaitTimeout,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import describe_recovery_instances
-from emulator.testing import ACCESS_KEY, SECRET_KEY
+from emulator.testing import shared_session
 
 RECOVERY = "us-west-2"
 ORIGIN = "us-east-1"
@@ -84,10 +83,7 @@ def clients_of(emu, region=RECOVERY):
     """One ``Clients`` per emulator and region (building boto3 clients is the slow part of a call)."""
     cache = emu.__dict__.setdefault("_failback_clients", {})
     if region not in cache:
-        session = boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=region
-        )
-        cache[region] = Clients.from_session(session, region, emu.endpoint)
+        cache[region] = Clients.from_session(shared_session(), region, emu.endpoint)
     return cache[region]
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import boto3
 import pytest
 
 from ansible_collections.drs.orchestration.plugins.module_utils import jobs
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
 from ansible_collections.drs.orchestration.plugins.module_utils.errors import InputError, NotFoundError, WaitTimeout
-from emulator.testing import ACCESS_KEY, SECRET_KEY
+from emulator.testing import shared_session
 
 REGION = "us-west-2"
 TIMING = {"job_start_seconds": 10, "launch_seconds": 300, "terminate_seconds": 60}
@@ -25,8 +24,7 @@ class Env:
     def __init__(self, factory, count=3):
         fleet = {"region": REGION, "timing": TIMING, "source_servers": [{"tags": {"n": str(i)}} for i in range(count)]}
         self.emu = factory(fleet)
-        session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-        self.clients = Clients.from_session(session, region=REGION, endpoint_url=self.emu.endpoint)
+        self.clients = Clients.from_session(shared_session(), region=REGION, endpoint_url=self.emu.endpoint)
         self.drs = self.emu.client("drs", region=REGION)
         self.now = 0.0
         pages = self.drs.get_paginator("describe_source_servers").paginate(filters={})

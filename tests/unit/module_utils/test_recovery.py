@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import boto3
 import pytest
 
 from ansible_collections.drs.orchestration.plugins.module_utils import recovery
@@ -21,7 +20,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
     NotFoundError,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.jobs import describe_jobs
-from emulator.testing import ACCESS_KEY, SECRET_KEY
+from emulator.testing import shared_session
 
 REGION = "us-west-2"
 TIMING = {"job_start_seconds": 10, "launch_seconds": 300, "terminate_seconds": 60}
@@ -38,8 +37,7 @@ class Env:
     def __init__(self, factory, source_servers, timing=None):
         fleet = {"region": REGION, "timing": {**TIMING, **(timing or {})}, "source_servers": source_servers}
         self.emu = factory(fleet)
-        session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-        self.clients = Clients.from_session(session, region=REGION, endpoint_url=self.emu.endpoint)
+        self.clients = Clients.from_session(shared_session(), region=REGION, endpoint_url=self.emu.endpoint)
         self.drs = self.emu.client("drs", region=REGION)
         self.now = 0.0
         pages = self.drs.get_paginator("describe_source_servers").paginate(filters={})
