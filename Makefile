@@ -38,6 +38,7 @@ SANITY_AWS := $(SANITY_ROOT)/amazon/aws
 SANITY_PYTHON := 3.13
 SANITY_PYTHON_OLDEST := 3.12
 SANITY_LOG := build/sanity.log
+PYTEST_WORKERS ?= 2
 # Without ANSIBLE_COLLECTIONS_PATH, which points at the working tree: only the copy counts.
 ANSIBLE_TEST := env -u ANSIBLE_COLLECTIONS_PATH ansible-test sanity --venv --color no
 
@@ -46,6 +47,11 @@ ANSIBLE_TEST := env -u ANSIBLE_COLLECTIONS_PATH ansible-test sanity --venv --col
 PYTEST_PATHS := $(wildcard tests emulator/tests pulumi/tests)
 # molecule 26, run from a collection root, takes every extensions/molecule/**/molecule.yml.
 MOLECULE_SCENARIOS := $(shell find extensions/molecule -name molecule.yml 2>/dev/null)
+# make test runs the scenarios in two lanes of about equal length: lane 1 names its
+# scenarios, lane 2 takes every other one (so a new scenario always runs).
+MOLECULE_NAMES := $(sort $(notdir $(patsubst %/molecule.yml,%,$(MOLECULE_SCENARIOS))))
+MOLECULE_LANE_1 := lifecycle agent_install
+MOLECULE_LANE_2 := $(filter-out $(MOLECULE_LANE_1),$(MOLECULE_NAMES))
 
 stage = @printf '\n==> %s\n' "$(1)"
 
@@ -174,24 +180,28 @@ sanity: sanity-tree  ## ansible-test sanity (all tests) on a copy of the built c
 
 # Scenarios live in extensions/molecule/<name>/molecule.yml; extensions/molecule/config.yml
 # holds what they share (offline: no prerun, no Galaxy dependency step).
+# SCENARIOS="a b" runs only those (make test splits the scenarios over two lanes).
 .PHONY: molecule
-molecule: $(VENV_STAMP) collection-link  ## Run every Molecule scenario under extensions/molecule/
-	$(call stage,molecule)
+molecule: $(VENV_STAMP) collection-link  ## Run every Molecule scenario under extensions/molecule/ (or SCENARIOS="...")
+	$(call stage,molecule $(or $(SCENARIOS),--all))
 ifeq ($(MOLECULE_SCENARIOS),)
 	@echo "no Molecule scenarios under extensions/molecule/ yet: nothing to run"
-else
+else ifeq ($(SCENARIOS),)
 	molecule test --all
+else
+	@for scenario in $(SCENARIOS); do echo "--> molecule test -s $$scenario"; molecule test -s $$scenario || exit 1; done
 endif
 
 # --- pytest ----------------------------------------------------------------------
 
 # One pytest session over every suite, so one summary closes `make test`; the ten
-# slowest tests are listed above it. pytest exits 5 when it collects nothing; its
-# own summary then says "no tests ran".
+# slowest tests are listed above it. pytest-xdist spreads test files over
+# PYTEST_WORKERS processes (a file's tests stay together: module fixtures). pytest
+# exits 5 when it collects nothing; its own summary then says "no tests ran".
 .PHONY: pytest unit
 pytest unit: $(VENV_STAMP) collection-link system-deps  ## pytest: tests/, emulator tests, Pulumi unit tests
 	$(call stage,pytest $(PYTEST_PATHS))
-	@pytest --durations=10 $(PYTEST_PATHS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
+	@pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=10 $(PYTEST_PATHS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
 
 # The Pulumi program's unit tests alone (pulumi.runtime.set_mocks: no CLI, no AWS).
 # `make test` runs them in its final pytest stage with everything else.
@@ -202,9 +212,16 @@ pulumi-unit: $(VENV_STAMP) collection-link  ## pytest pulumi/tests only
 
 # --- everything ------------------------------------------------------------------
 
-# The order is fixed: pytest is last, so its summary is the last line printed.
+# Four lanes run side by side (tools/run-lanes): the checks (lint, then sanity), the
+# Molecule scenarios in two lanes, and pytest. Their logs are printed in that order once all have
+# ended, so pytest's summary is the last line printed; any failing lane fails the run.
 .PHONY: test
-test: lint sanity molecule pytest  ## Everything CI runs: lint, sanity, molecule, pytest
+test: $(VENV_STAMP) collection-link system-deps  ## Everything CI runs: lint, sanity, molecule, pytest
+	@tools/run-lanes \
+		checks "$(MAKE) lint sanity" \
+		molecule-1 "$(MAKE) molecule SCENARIOS='$(MOLECULE_LANE_1)'" \
+		molecule-2 "$(MAKE) molecule SCENARIOS='$(MOLECULE_LANE_2)'" \
+		pytest "$(MAKE) pytest"
 
 .PHONY: clean
 clean:  ## Remove build output and tool caches (keeps .venv)
