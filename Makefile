@@ -210,6 +210,19 @@ pulumi-unit: $(VENV_STAMP) collection-link  ## pytest pulumi/tests only
 	$(call stage,pytest pulumi/tests)
 	@if [ -d pulumi/tests ]; then pytest pulumi/tests; else echo "no pulumi/tests yet: nothing to run"; fi
 
+# --- demo ------------------------------------------------------------------------
+
+# The install job an AWX template runs, against the local emulator (demo/run_demo.py):
+# a sample fleet gets the agent, waits until it replicates, and the dashboard is written
+# to build/demo/. demo-lifecycle then drills, recovers, fails back and re-protects
+# three of its servers.
+.PHONY: demo demo-lifecycle
+demo: $(VENV_STAMP) collection-link  ## Install agents on a sample fleet (local emulator), then the dashboard
+	$(PY) demo/run_demo.py
+
+demo-lifecycle: $(VENV_STAMP) collection-link  ## make demo, then drill, recovery, failback and re-protection
+	$(PY) demo/run_demo.py --lifecycle
+
 # --- everything ------------------------------------------------------------------
 
 # Four lanes run side by side (tools/run-lanes): the checks (lint, then sanity), the

@@ -1,6 +1,6 @@
 """Demo: protect a sample fleet with DRS, against the local emulator.
 
-    .venv/bin/python demo/run_demo.py [--fleet demo/fleet.yml] [--speed 120]
+    .venv/bin/python demo/run_demo.py [--fleet demo/fleet.yml] [--speed 120] [--lifecycle]
 
 1. starts the emulator (``python -m emulator``) with the sample fleet on a free port of
    127.0.0.1, its clock running ``--speed`` times faster than real time;
@@ -11,7 +11,13 @@
 3. prints the outcome of every instance;
 4. runs ``playbooks/replication_status.yml``: the HTML dashboard (plus JSON and CSV) is
    written to build/demo/ and its path printed;
-5. stops the emulator.
+5. with ``--lifecycle`` (``make demo-lifecycle``), takes three of the servers that now
+   replicate continuously through the rest of the DRS lifecycle, each step one of the
+   collection's playbooks: a drill (``playbooks/drill.yml``: launch, verify, terminate),
+   a production recovery (``demo/recover.yml``), then failback to us-east-1 and
+   re-protection (``playbooks/failback.yml`` with ``failback_state=protected``), and
+   writes the dashboard again over both Regions;
+6. stops the emulator.
 
 Nothing leaves this machine: the emulator listens on 127.0.0.1 only and the playbook's
 ``drs_aws.endpoint_url`` points every AWS call at it.
@@ -33,6 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = REPO / "playbooks" / "install_agents.yml"
 STATUS_PLAYBOOK = REPO / "playbooks" / "replication_status.yml"
+DRILL_PLAYBOOK = REPO / "playbooks" / "drill.yml"
+FAILBACK_PLAYBOOK = REPO / "playbooks" / "failback.yml"
+RECOVER_PLAYBOOK = REPO / "demo" / "recover.yml"
 REPORT_DIR = REPO / "build" / "demo"
 COLLECTIONS = REPO / "build" / "collections"
 LINK = COLLECTIONS / "ansible_collections" / "drs" / "orchestration"
@@ -122,6 +131,74 @@ def dashboard(endpoint: str) -> int:
     )
 
 
+def lifecycle(endpoint: str, speed: float) -> int:
+    """Drill, recover and fail back three servers that replicate continuously."""
+    chosen = continuous_servers(REPORT_DIR / "replication.json", count=3)
+    if not chosen:
+        print("\nNo source server replicates continuously: nothing to drill or recover.")
+        return 1
+    print(f"\nLifecycle for {', '.join(chosen)} (the emulator's clock now runs x{speed:g})", flush=True)
+    set_clock_speed(endpoint, speed)
+    west = connection(endpoint, "us-west-2")
+    ids = ",".join(chosen)
+    steps = [
+        (
+            DRILL_PLAYBOOK,
+            {"drs_region": "us-west-2", "source_server_ids": ids, "terminate_after_verify": True, "poll_interval": 1}
+            | {"drs_aws": west},
+        ),
+        (RECOVER_PLAYBOOK, {"source_server_ids": chosen, "drs_aws": west}),
+        (
+            FAILBACK_PLAYBOOK,
+            {
+                "recovery_region": "us-west-2",
+                "source_server_ids": ids,
+                "failback_state": "protected",
+                "drill": False,
+                "confirm_production": True,
+                "approval": False,
+                "poll_interval": 1,
+                "wait_timeout": 1800,
+                "drs_aws": west,
+            },
+        ),
+        (
+            STATUS_PLAYBOOK,
+            {
+                "drs_regions": "us-west-2,us-east-1",
+                "drs_report_dir": str(REPORT_DIR),
+                "drs_poll_interval_seconds": 1,
+                "drs_aws": west,
+            },
+        ),
+    ]
+    for playbook, extra_vars in steps:
+        rc = ansible_playbook(playbook, extra_vars)
+        if rc != 0:
+            return rc
+    return 0
+
+
+def continuous_servers(report: Path, count: int) -> list[str]:
+    """The first ``count`` source servers (by hostname) the dashboard's JSON shows CONTINUOUS."""
+    servers = json.loads(report.read_text())["servers"]
+    ready = sorted(
+        (s for s in servers if s["data_replication_state"] == "CONTINUOUS"), key=lambda s: s.get("hostname") or ""
+    )
+    return [s["source_server_id"] for s in ready[:count]]
+
+
+def set_clock_speed(endpoint: str, speed: float) -> None:
+    request = urllib.request.Request(
+        f"{endpoint}/_emulator/clock",
+        data=json.dumps({"speed": speed}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10):
+        pass
+
+
 def print_summary(report: Path) -> None:
     result = json.loads(report.read_text())
     rows = [("instance", "name", "outcome", "source server", "reason")]
@@ -155,6 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-failures", type=int, default=5, help="instances allowed to fail or be rejected (default 5, the sample's)"
     )
+    parser.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help="then drill, recover, fail back and re-protect three servers (make demo-lifecycle)",
+    )
+    parser.add_argument(
+        "--lifecycle-speed",
+        type=float,
+        default=600,
+        help="virtual seconds per real second during the lifecycle (default 600: reverse sync takes AWS minutes)",
+    )
     args = parser.parse_args(argv)
     if not LINK.exists():
         LINK.parent.mkdir(parents=True, exist_ok=True)
@@ -171,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("\nThe playbook stopped before writing its report; see the task output above.")
             if rc == 0:
                 rc = dashboard(endpoint)
+            if rc == 0 and args.lifecycle:
+                rc = lifecycle(endpoint, args.lifecycle_speed)
             if rc == 0:
                 print(f"\nDashboard: {REPORT_DIR / 'replication.html'} (JSON and CSV beside it)")
     finally:
