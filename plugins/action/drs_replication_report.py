@@ -8,7 +8,9 @@ Ansible template every value of it first (seconds per thousand servers). With
 ``result_var`` this action reads the registered result straight from the task
 variables (module results are data, never templates), builds the view in Python
 (``module_utils/dashboard.py``) and renders the role's Jinja template with a plain,
-sandboxed, autoescaping Jinja environment.
+sandboxed, autoescaping Jinja environment. ``recovery_var`` works the same way for the
+recovery instance records of ``drs_recovery_instance_info`` (the role registers that
+module looped over regions and hands the registered result over as is).
 """
 
 from __future__ import annotations
@@ -21,12 +23,26 @@ from pathlib import Path
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.drs.orchestration.plugins.module_utils.dashboard import build_view, csv_text, json_text
+from ansible_collections.drs.orchestration.plugins.module_utils.dashboard import (
+    build_view,
+    csv_text,
+    json_text,
+    recovery_csv_text,
+    recovery_data,
+)
+from ansible_collections.drs.orchestration.plugins.module_utils.errors import InputError
 
 DEFAULT_TEMPLATE = "dashboard.html.j2"
 # The role's templates, for use outside the role (the collection ships them).
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "roles" / "replication_report" / "templates"
 FORMATS = ("html", "json", "csv")
+# Artifact file names per format; recovery_csv is written with csv when there are recovery instances.
+FILE_NAMES = {
+    "html": "{basename}.html",
+    "json": "{basename}.json",
+    "csv": "{basename}.csv",
+    "recovery_csv": "{basename}-recovery.csv",
+}
 
 ARGUMENT_SPEC = {
     "result_var": {"type": "str"},
@@ -55,7 +71,10 @@ class ActionModule(ActionBase):
         )
         data = self._variable(args, "result", task_vars)
         self._check_result(data, args)
-        recovery = self._variable(args, "recovery", task_vars)
+        try:
+            recovery = recovery_data(self._variable(args, "recovery", task_vars))
+        except InputError as exc:
+            raise AnsibleActionFail(exc.message) from None
 
         started = time.perf_counter()
         contents = {}
@@ -63,15 +82,17 @@ class ActionModule(ActionBase):
             view = build_view(data, title=args["title"], recovery=recovery)
             contents["html"] = self._template(args).render(view=view)
         if "json" in args["formats"]:
-            contents["json"] = json_text(data)
+            contents["json"] = json_text(data, recovery)
         if "csv" in args["formats"]:
             contents["csv"] = csv_text(data)
+            if recovery is not None:
+                contents["recovery_csv"] = recovery_csv_text(recovery)
         render_seconds = time.perf_counter() - started
 
         dest = Path(args["dest"]).absolute()
         paths, changed = {}, False
         for fmt, text in contents.items():
-            path = dest / f"{args['basename']}.{fmt}"
+            path = dest / FILE_NAMES[fmt].format(basename=args["basename"])
             paths[fmt] = str(path)
             changed |= _write(path, text, check_mode=self._task.check_mode)
         summary = data.get("summary") or {}
@@ -83,6 +104,8 @@ class ActionModule(ActionBase):
             servers=len(data.get("servers") or ()),
             render_seconds=round(render_seconds, 3),
         )
+        if recovery is not None:
+            result["recovery"] = {**recovery["summary"], "errors": recovery["errors"]}
         return result
 
     def _variable(self, args, name, task_vars):

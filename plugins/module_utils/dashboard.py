@@ -8,7 +8,10 @@ the page are the numbers of the module's result. :func:`artifact_data` and
 :func:`csv_text` give the JSON and CSV artifacts of the same data.
 
 Input is the result of ``drs_replication_info`` / :func:`replication.describe_replication`
-(a failed wait's details have the same shape). Pure Python, no Ansible, no Jinja.
+(a failed wait's details have the same shape) and, for the recovery instances / failback
+section, the records of ``drs_recovery_instance_info`` (:func:`recovery_data` accepts them
+as a list, as the module's result or as a result looped over regions). Pure Python, no
+Ansible, no Jinja.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import io
 import json
 import math
 
+from .errors import InputError
 from .replication import DATA_REPLICATION_STATES, SYNCING_STATES, UNKNOWN_STATE, human_duration, state_label
 
 # Badge tone and chart colour per state; states newer than the model get the "other" grey.
@@ -232,6 +236,284 @@ def _is_initiating(server):
     return state == "INITIATING" or (bool(failed) and state != "CONTINUOUS")
 
 
+# --- recovery instances and failback ---------------------------------------------------------
+# Records are those of ``drs_recovery_instance_info`` (module_utils/recovery_instances.py);
+# they are read defensively so a member that is missing or new shows as a dash, never fails.
+
+# Badge tone per console label of the failback status (both origins).
+FAILBACK_TONES = {"Not started": "other", "Synchronizing": "sync", "Ready": "ok", "Completed": "idle", "Error": "bad"}
+EC2_TONES = {
+    "RUNNING": "ok",
+    "PENDING": "sync",
+    "STOPPING": "warn",
+    "STOPPED": "idle",
+    "SHUTTING-DOWN": "idle",
+    "TERMINATED": "idle",
+    "NOT_FOUND": "bad",
+}
+# Failback replication of an on-premises origin (Failback Client) is moving data in these.
+FAILBACK_SYNCING_STATES = frozenset(
+    {"FAILBACK_IN_PROGRESS", "FAILBACK_NOT_READY_FOR_LAUNCH", "FAILBACK_READY_FOR_LAUNCH"}
+)
+REPLICATION_NOT_STARTED = frozenset({"NOT_STARTED", "REPLICATION_STATE_NOT_AVAILABLE"})
+UNKNOWN_STATUS = "Unknown"
+
+RECOVERY_CSV_COLUMNS = (
+    "recovery_instance_id",
+    "region",
+    "source_server_id",
+    "source_hostname",
+    "origin_environment",
+    "origin_region",
+    "is_drill",
+    "ec2_instance_state",
+    "failback_state",
+    "failback_status",
+    "reverse_progress_percent",
+    "reverse_replicated_bytes",
+    "reverse_total_bytes",
+    "initiation_done",
+    "initiation_total",
+    "current_step",
+    "failed_step",
+    "reversed_source_server_region",
+    "reversed_source_server_id",
+    "reversed_source_server_state",
+    "pending_action",
+)
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+def recovery_data(value):
+    """Recovery instance records, their summary and the regions that could not be read.
+
+    :param value: ``None`` (no recovery section), a list of ``drs_recovery_instance_info``
+        records, the module's result, a result registered from a loop over regions (a
+        failed region becomes an entry of ``errors``, the others still count), or this
+        function's own output
+    :returns: ``None`` or ``{"recovery_instances": [...], "summary": {...}, "errors": [...]}``
+    :raises InputError: for anything else, saying what to pass instead
+    """
+    if value is None:
+        return None
+    records, errors = [], []
+    _collect_recovery(value, records, errors, region=None)
+    records = _unique_records(records)
+    return {"recovery_instances": records, "summary": recovery_summary(records), "errors": errors}
+
+
+def _collect_recovery(value, records, errors, region):
+    if isinstance(value, list):
+        bad = next((item for item in value if not isinstance(item, dict)), None)
+        if bad is not None:
+            raise InputError(
+                f"recovery: every recovery instance record must be a mapping, got {type(bad).__name__} {bad!r:.60}."
+            )
+        records.extend(value)
+        return
+    if not isinstance(value, dict):
+        raise InputError(
+            "recovery: give a list of drs.orchestration.drs_recovery_instance_info records or the module's registered "
+            f"result (looped over regions or not), not a {type(value).__name__}."
+        )
+    if isinstance(value.get("results"), list):
+        for result in value["results"]:
+            _collect_recovery(result, records, errors, region=_loop_region(result))
+        return
+    if value.get("failed"):
+        where = region or _mapping(_mapping(value.get("invocation")).get("module_args")).get("region")
+        errors.append({"region": where or "", "message": str(value.get("msg") or "the read failed")})
+        return
+    if value.get("skipped"):
+        return
+    if not isinstance(value.get("recovery_instances"), list):
+        raise InputError(
+            "recovery: this mapping is not a drs.orchestration.drs_recovery_instance_info result "
+            "(no 'recovery_instances' list)."
+        )
+    _collect_recovery(value["recovery_instances"], records, errors, region)
+    errors.extend(e for e in value.get("errors") or () if isinstance(e, dict))
+
+
+def _loop_region(result):
+    """The loop item of one result of a looped task (the role loops over region names)."""
+    if not isinstance(result, dict):
+        return None
+    item = result.get(result.get("ansible_loop_var") or "item")
+    return item if isinstance(item, str) else None
+
+
+def _unique_records(records):
+    """One record per (region, recovery instance), sorted by hostname like the module sorts them."""
+    unique = {(r.get("region"), r.get("recovery_instance_id")): r for r in records}
+    return sorted(
+        unique.values(),
+        key=lambda r: (
+            str(r.get("source_hostname") or "").lower(),
+            str(r.get("region") or ""),
+            str(r.get("recovery_instance_id") or ""),
+        ),
+    )
+
+
+def failback_status(record):
+    """The console label operators read (Not started / Synchronizing / Ready / Completed / Error).
+
+    ``reverse_replication_status`` holds it for both origins; the label of the raw
+    ``failback.state`` is the fallback for records that lack it.
+    """
+    return record.get("reverse_replication_status") or _mapping(record.get("failback")).get("label") or UNKNOWN_STATUS
+
+
+def recovery_summary(records):
+    """The section's cards, also published in the JSON artifact and to AWX."""
+    by_status = {}
+    for record in records:
+        status = failback_status(record)
+        by_status[status] = by_status.get(status, 0) + 1
+    return {
+        "total": len(records),
+        "drills": sum(1 for r in records if r.get("is_drill") is True),
+        "ready_for_failback": by_status.get("Ready", 0),
+        "in_error": by_status.get("Error", 0),
+        "pending_actions": sum(1 for r in records if r.get("pending_action")),
+        "by_status": by_status,
+    }
+
+
+def reverse_progress(record):
+    """Progress of the replication back to the origin, or None while none runs.
+
+    Origin AWS: the reversed-direction source server that replicates this instance (its
+    progress is by bytes, from the replication core). On-premises: the recovery
+    instance's own failback replication to the Failback Client, by bytes.
+    """
+    if record.get("origin_environment") == "AWS":
+        server = _mapping(record.get("reversed_direction_source_server"))
+        if not (server.get("belongs_to_this_instance") and server.get("replicating_this_instance")):
+            return None
+        return {
+            "percent": _bounded_percent(server.get("progress_percent")),
+            "label": server.get("state_label") or UNKNOWN_STATUS,
+            "bytes": "",
+        }
+    replication = _mapping(record.get("replication"))
+    state = replication.get("state")
+    failback_state = _mapping(record.get("failback")).get("state")
+    if failback_state not in FAILBACK_SYNCING_STATES and (state is None or state in REPLICATION_NOT_STARTED):
+        return None
+    total = replication.get("total_bytes") or 0
+    return {
+        "percent": _bounded_percent(replication.get("progress_percent")),
+        "label": replication.get("label") or UNKNOWN_STATUS,
+        "bytes": f"{human_bytes(replication.get('replicated_bytes') or 0)} of {human_bytes(total)}" if total else "",
+    }
+
+
+def _bounded_percent(value):
+    """A number from 0 to 100 (it ends up in a CSS width: nothing else may get there)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(min(max(value, 0), 100))
+
+
+def failback_initiation(record):
+    """Where the 18-step failback initiation (Failback Client path) stands while it is not finished; else None."""
+    replication = _mapping(record.get("replication"))
+    initiation = _mapping(replication.get("initiation"))
+    steps = {s.get("name"): s for s in map(_mapping, initiation.get("steps") or ()) if s.get("name")}
+    current = steps.get(_text(initiation.get("current_step")))
+    failed = steps.get(_text(initiation.get("failed_step")))
+    initiating = replication.get("state") == "INITIATING" or current is not None
+    if not (initiating or (failed is not None and replication.get("state") != "CONTINUOUS")):
+        return None
+    return {
+        "done": initiation.get("done", 0),
+        "total": initiation.get("total", len(steps)),
+        "current": current.get("label") if current else None,
+        "current_index": current.get("index") if current else None,
+        "failed": failed.get("label") if failed else None,
+        "failed_index": failed.get("index") if failed else None,
+    }
+
+
+def _origin(record):
+    origin = record.get("origin_environment")
+    if origin == "AWS":
+        return {"label": "AWS", "detail": record.get("origin_region") or ""}
+    if origin == "ON_PREMISES":
+        return {"label": "On-premises", "detail": ""}
+    return {"label": origin or "—", "detail": ""}
+
+
+def _reversed_server(record):
+    server = record.get("reversed_direction_source_server")
+    if not isinstance(server, dict):
+        return None
+    return {
+        "region": server.get("region") or "—",
+        "id": server.get("source_server_id") or "—",
+        "state": server.get("state_label") or ("not found" if server.get("found") is False else "—"),
+        "earlier_cycle": server.get("found") is not False and server.get("belongs_to_this_instance") is False,
+    }
+
+
+def recovery_row(record):
+    """One row of the recovery instances table."""
+    status = failback_status(record)
+    ec2_state = record.get("ec2_instance_state")
+    drill = record.get("is_drill")
+    return {
+        "id": record.get("recovery_instance_id") or "—",
+        "region": record.get("region") or "—",
+        "source_server_id": record.get("source_server_id") or "—",
+        "hostname": record.get("source_hostname") or "—",
+        "origin": _origin(record),
+        "kind": "Drill" if drill is True else ("Recovery" if drill is False else "—"),
+        "kind_tone": "other" if drill is True else "sync",
+        "ec2_state": ec2_state or "—",
+        "ec2_tone": EC2_TONES.get(ec2_state, "other"),
+        "status": status,
+        "status_tone": FAILBACK_TONES.get(status, "other"),
+        "failback_state": _mapping(record.get("failback")).get("state") or "",
+        "progress": reverse_progress(record),
+        "initiation": failback_initiation(record),
+        "reversed": _reversed_server(record),
+        "pending_action": record.get("pending_action") or "",
+        "attention": status == "Error",
+    }
+
+
+def recovery_view(data):
+    """The recovery instances / failback section from :func:`recovery_data`'s output (None: no section)."""
+    if data is None:
+        return None
+    summary = data["summary"]
+    return {
+        "cards": [
+            {"key": "recovery_total", "label": "Recovery instances", "value": summary["total"], "tone": "neutral"},
+            {"key": "recovery_drills", "label": "Drills", "value": summary["drills"], "tone": "neutral"},
+            {
+                "key": "ready_for_failback",
+                "label": "Ready for failback",
+                "value": summary["ready_for_failback"],
+                "tone": "ok",
+            },
+            {"key": "failback_error", "label": "In error", "value": summary["in_error"], "tone": "bad"},
+            {"key": "pending_actions", "label": "Action pending", "value": summary["pending_actions"], "tone": "warn"},
+        ],
+        "rows": [recovery_row(r) for r in data["recovery_instances"]],
+        "errors": data["errors"],
+    }
+
+
 # --- the view ----------------------------------------------------------------------------
 
 
@@ -240,8 +522,8 @@ def build_view(result, title="DRS replication dashboard", recovery=None):
 
     :param result: a ``drs_replication_info`` result (``servers``, ``summary``, ``regions``,
         ``as_of``, ``jobs``; a failed wait's details have the same members)
-    :param recovery: optional data for the recovery instances / failback section, passed
-        through untouched to the template's ``recovery`` block
+    :param recovery: optional recovery instance records for the recovery instances /
+        failback section, in any form :func:`recovery_data` accepts (None: no section)
     """
     servers = result.get("servers") or []
     summary = result.get("summary") or {}
@@ -271,22 +553,30 @@ def build_view(result, title="DRS replication dashboard", recovery=None):
         "wait": result.get("wait"),
         "failure": result.get("msg") if result.get("failed") else None,
         "legend_states": [s for s in DATA_REPLICATION_STATES if s in by_state],
-        "recovery": recovery,
+        "recovery": recovery_view(recovery_data(recovery)),
     }
 
 
 # --- artifacts ---------------------------------------------------------------------------
 
 
-def artifact_data(result):
-    """The JSON artifact: the result's data members (no Ansible bookkeeping)."""
+def artifact_data(result, recovery=None):
+    """The JSON artifact: the result's data members (no Ansible bookkeeping).
+
+    With recovery instances (:func:`recovery_data`'s output) it also holds ``recovery``:
+    their records as ``drs_recovery_instance_info`` returns them, the section's summary
+    and the regions that could not be read.
+    """
     keys = ("regions", "as_of", "summary", "servers", "missing", "jobs", "wait")
-    return {key: result[key] for key in keys if key in result}
+    data = {key: result[key] for key in keys if key in result}
+    if recovery is not None:
+        data["recovery"] = recovery
+    return data
 
 
-def json_text(result):
+def json_text(result, recovery=None):
     """Compact, key-sorted JSON (stable for change detection; indenting doubles the time at 3,000 servers)."""
-    return json.dumps(artifact_data(result), separators=(",", ":"), sort_keys=True, default=str) + "\n"
+    return json.dumps(artifact_data(result, recovery), separators=(",", ":"), sort_keys=True, default=str) + "\n"
 
 
 def csv_row(server, attention_by_id):
@@ -343,3 +633,45 @@ def _cell(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return "" if value is None else value
+
+
+def recovery_csv_row(record):
+    failback = _mapping(record.get("failback"))
+    replication = _mapping(record.get("replication"))
+    initiation = _mapping(replication.get("initiation"))
+    server = _mapping(record.get("reversed_direction_source_server"))
+    progress = reverse_progress(record)
+    aws = record.get("origin_environment") == "AWS"
+    return {
+        "recovery_instance_id": record.get("recovery_instance_id"),
+        "region": record.get("region"),
+        "source_server_id": record.get("source_server_id"),
+        "source_hostname": record.get("source_hostname"),
+        "origin_environment": record.get("origin_environment"),
+        "origin_region": record.get("origin_region"),
+        "is_drill": {True: "yes", False: "no"}.get(record.get("is_drill")),
+        "ec2_instance_state": record.get("ec2_instance_state"),
+        "failback_state": failback.get("state"),
+        "failback_status": failback_status(record),
+        "reverse_progress_percent": progress["percent"] if progress else None,
+        "reverse_replicated_bytes": None if aws or not progress else replication.get("replicated_bytes"),
+        "reverse_total_bytes": None if aws or not progress else replication.get("total_bytes"),
+        "initiation_done": initiation.get("done"),
+        "initiation_total": initiation.get("total"),
+        "current_step": initiation.get("current_step"),
+        "failed_step": initiation.get("failed_step"),
+        "reversed_source_server_region": server.get("region"),
+        "reversed_source_server_id": server.get("source_server_id"),
+        "reversed_source_server_state": server.get("data_replication_state"),
+        "pending_action": record.get("pending_action"),
+    }
+
+
+def recovery_csv_text(recovery):
+    """One CSV row per recovery instance of :func:`recovery_data`'s output (header first), spreadsheet-safe."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=RECOVERY_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in recovery["recovery_instances"]:
+        writer.writerow({k: _cell(v) for k, v in recovery_csv_row(record).items()})
+    return out.getvalue()

@@ -17,6 +17,13 @@ description:
     attention), the state distribution and servers by region as SVG charts, a per-server table with state badge,
     progress bar, lag and ETA, the initiation-step timeline of servers still initiating, the attention list and
     recent jobs - and writes JSON and CSV artifacts of the same data.
+  - With O(recovery_var) or O(recovery), the dashboard also gets a "Recovery instances and failback" section built
+    from M(drs.orchestration.drs_recovery_instance_info) records - summary cards (recovery instances, drills, ready
+    for failback, in error, action pending) and per instance its ID and region, source server and hostname, origin
+    (AWS Region or on-premises), drill or recovery, EC2 state, the failback status as a badge (console label, with
+    the C(FailbackState) value), reverse replication progress by bytes and the current step of the 18-step failback
+    initiation, the reversed-direction source server (Region and ID) and the next step to take. The JSON artifact
+    then has a C(recovery) member and C(<basename>-recovery.csv) is written with the CSV.
   - Runs on the controller and makes no AWS call. Used by the role C(drs.orchestration.replication_report).
   - Prefer O(result_var) for large fleets - the registered result is read as data, without templating it
     (a 3,000-server dashboard renders in well under 2 seconds). O(result) works too but Ansible templates
@@ -34,8 +41,12 @@ options:
     type: dict
   recovery_var:
     description:
-      - Name of a variable holding recovery instance records (a list, or a result with C(recovery_instances)) for the
-        optional "Recovery instances and failback" section.
+      - Name of a variable holding recovery instance records for the "Recovery instances and failback" section - a
+        list of M(drs.orchestration.drs_recovery_instance_info) records, or that module's registered result, also when
+        registered from a loop over regions (a region whose read failed is named in the section with its message; the
+        records of the other regions are shown).
+      - Read as data, without templating it, like O(result_var). Without O(recovery_var) and O(recovery) the
+        dashboard has no recovery section.
     type: str
   recovery:
     description:
@@ -104,14 +115,37 @@ EXAMPLES = r"""
 - name: Where it is
   ansible.builtin.debug:
     msg: "Dashboard: {{ report.paths.html }}"
+
+- name: Read the recovery instances of both regions
+  drs.orchestration.drs_recovery_instance_info:
+    region: "{{ item }}"
+  loop: [us-east-1, us-west-2]
+  register: recovery
+
+- name: Dashboard with the recovery instances and failback section
+  drs.orchestration.drs_replication_report:
+    result_var: replication
+    recovery_var: recovery
+    dest: "{{ playbook_dir }}/reports"
 """
 
 RETURN = r"""
 paths:
-  description: The files written (or that would be written in check mode), by format.
+  description:
+    - The files written (or that would be written in check mode), by format.
+    - C(recovery_csv) (C(<basename>-recovery.csv), one row per recovery instance) is there when C(csv) is written and
+      recovery instances were given.
   returned: always
   type: dict
   sample: {html: /srv/reports/replication.html, json: /srv/reports/replication.json, csv: /srv/reports/replication.csv}
+recovery:
+  description:
+    - Summary of the recovery instances section - C(total), C(drills), C(ready_for_failback), C(in_error),
+      C(pending_actions), C(by_status) (per console label) - and C(errors), the regions whose recovery instances
+      could not be read (C(region), C(message)).
+  returned: when O(recovery_var) or O(recovery) is given
+  type: dict
+  sample: {total: 3, drills: 1, ready_for_failback: 1, in_error: 0, pending_actions: 3, errors: []}
 summary:
   description: The result's summary without the attention list (small enough for C(set_stats)).
   returned: always

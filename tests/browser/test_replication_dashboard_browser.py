@@ -2,7 +2,10 @@
 
 The result fed to the role is built by the core's own normalisation from items shaped
 like DescribeSourceServers responses (several regions, every kind of state, a server in
-the middle of its initiation, a stalled one with an error, a state newer than the model).
+the middle of its initiation, a stalled one with an error, a state newer than the model);
+the recovery instances likewise from DescribeRecoveryInstances items (an origin-AWS
+instance ready for failback, an on-premises failback in its initiation, a drill, and one
+whose hostname is markup).
 The role renders it through ``drs_replication_report``; Chromium (Debian's
 ``/usr/bin/chromium``, driven by Playwright) opens the file with every network request
 refused, a screenshot is saved under ``build/test-artifacts/`` and the key elements are
@@ -21,6 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "module_utils"))
 
+from recovery_samples import aws_ready_record, drill_record, initiating_record  # noqa: E402
 from replication_samples import NOW, iso, source_server, steps  # noqa: E402
 
 from ansible_collections.drs.orchestration.plugins.module_utils.replication import (  # noqa: E402
@@ -116,15 +120,18 @@ def rendered(tmp_path_factory):
     result = fleet_result()
     (tmp / "result.json").write_text(json.dumps(result))
     (tmp / "play.yml").write_text(PLAYBOOK)
-    recovery = [
-        {"recovery_instance_id": "i-0123456789abcdef0", "source_server_id": "s-00000000000000001", "is_drill": True}
-    ]
     done = run_playbook(
         tmp / "play.yml",
-        extra_vars={"result_file": str(tmp / "result.json"), "dest": str(tmp / "out"), "recovery": recovery},
+        extra_vars={"result_file": str(tmp / "result.json"), "dest": str(tmp / "out"), "recovery": recovery_records()},
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     return result, tmp / "out"
+
+
+def recovery_records():
+    tricky = drill_record()
+    tricky.update(recovery_instance_id="i-0000000000000abcd", source_hostname="<i>tricky</i>")
+    return [aws_ready_record(), initiating_record(), drill_record(), tricky]
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +166,19 @@ def page(rendered, tmp_path_factory):
 
 def test_the_artifacts_are_written_next_to_each_other(rendered):
     result, out = rendered
-    assert sorted(p.name for p in out.iterdir()) == ["replication.csv", "replication.html", "replication.json"]
-    assert json.loads((out / "replication.json").read_text())["summary"] == result["summary"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "replication-recovery.csv",
+        "replication.csv",
+        "replication.html",
+        "replication.json",
+    ]
+    data = json.loads((out / "replication.json").read_text())
+    assert data["summary"] == result["summary"]
+    assert len(data["recovery"]["recovery_instances"]) == 4
     lines = (out / "replication.csv").read_text().splitlines()
     assert len(lines) == 1 + len(result["servers"])
     assert lines[0].startswith("source_server_id,hostname,fqdn,region")
+    assert len((out / "replication-recovery.csv").read_text().splitlines()) == 1 + 4
 
 
 def test_the_page_loads_nothing_from_anywhere(page):
@@ -244,7 +259,65 @@ def test_attention_list_names_each_server_and_reason(page):
     assert "agent not seen for 1d 0h" in text
 
 
-def test_recent_jobs_and_the_recovery_section_are_shown(page):
+def test_recent_jobs_are_shown(page):
     browser_page, _, _, _ = page
     assert "drsjob-00000000000000001" in browser_page.locator("#recent-jobs").inner_text()
-    assert "i-0123456789abcdef0" in browser_page.locator("#recovery-instances").inner_text()
+
+
+def recovery_row(browser_page, hostname):
+    return browser_page.locator("#recovery-instances tbody tr.recovery", has_text=hostname)
+
+
+def test_recovery_section_cards_count_instances_drills_ready_errors_and_pending_actions(page):
+    browser_page, _, _, _ = page
+    section = browser_page.locator("#recovery-instances")
+    assert section.locator("h2").inner_text() == "Recovery instances and failback (4)"
+
+    def card(key):
+        return section.locator(f"[data-card={key}] .value").inner_text()
+
+    assert [card(k) for k in ("recovery_total", "recovery_drills", "ready_for_failback", "failback_error")] == [
+        "4",
+        "2",
+        "1",
+        "0",
+    ]
+    assert card("pending_actions") == "4"
+    assert section.locator("tbody tr.recovery").count() == 4
+
+
+def test_an_instance_ready_for_failback_shows_a_green_ready_badge_its_reversed_server_and_next_step(page):
+    browser_page, _, _, _ = page
+    row = recovery_row(browser_page, "web-01")
+    badge = row.locator(".badge.failback")
+    assert badge.inner_text() == "Ready"
+    assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(29, 129, 2)"
+    reversed_id = f"s-{91:017x}"
+    assert reversed_id in row.locator("td.reversed").inner_text()
+    assert "us-east-1" in row.locator("td.reversed").inner_text()
+    assert row.locator("td.origin").inner_text().split() == ["AWS", "us-east-1"]
+    assert row.locator("td.pending").inner_text() == f"Launch for failback in us-east-1 (source server {reversed_id})."
+    assert row.locator(".badge.kind").inner_text() == "Recovery"
+    assert row.locator(".badge.ec2").inner_text() == "RUNNING"
+
+
+def test_an_on_premises_failback_shows_a_progress_bar_by_bytes_and_its_initiation_step(page):
+    browser_page, _, _, _ = page
+    row = recovery_row(browser_page, "db-01")
+    assert row.locator(".badge.failback").inner_text() == "Synchronizing"
+    bar = row.locator("td.reverse [role=progressbar]")
+    assert bar.get_attribute("aria-valuenow") == "25.0"
+    filled = bar.locator("span").bounding_box()["width"] / bar.bounding_box()["width"]
+    assert filled == pytest.approx(0.25, abs=0.02)
+    assert "25.0 GiB of 100.0 GiB" in row.locator("td.reverse").inner_text()
+    assert row.locator(".failback-step").inner_text() == "Step 5 of 18: Configure replication software"
+    assert "On-premises" in row.locator("td.origin").inner_text()
+
+
+def test_drills_are_labelled_and_recovery_hostnames_are_escaped(page):
+    browser_page, _, _, _ = page
+    assert recovery_row(browser_page, "web-03").first.locator(".badge.kind").inner_text() == "Drill"
+    assert browser_page.locator("#recovery-instances i").count() == 0
+    tricky = recovery_row(browser_page, "<i>tricky</i>")
+    assert tricky.count() == 1
+    assert tricky.locator("td.pending").inner_text().startswith("Terminate the drill instance")

@@ -1,4 +1,9 @@
-"""What the dashboard shows and the CSV/JSON artifacts, from a replication result (no AWS, no browser)."""
+"""What the dashboard shows and the CSV/JSON artifacts, from a replication result (no AWS, no browser).
+
+The recovery instances / failback section is fed records built by the recovery instance
+core (``normalize_recovery_instance``) from items shaped like DescribeRecoveryInstances
+and DescribeSourceServers responses, so the view is tested against the real record shape.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,20 @@ import json
 import math
 
 import pytest
+from recovery_samples import (
+    GIB,
+    ORIGIN,
+    RECOVERY,
+    aws_ready_record,
+    drill_record,
+    failback_replication,
+    initiating_record,
+    on_premises_record,
+)
 from replication_samples import NOW, source_server, steps
 
 from ansible_collections.drs.orchestration.plugins.module_utils import dashboard
+from ansible_collections.drs.orchestration.plugins.module_utils.errors import InputError
 from ansible_collections.drs.orchestration.plugins.module_utils.replication import normalize_source_server, summarize
 
 
@@ -112,3 +128,183 @@ def test_json_artifact_is_the_results_data_without_ansible_keys(fleet):
     data = json.loads(dashboard.json_text(fleet))
     assert set(data) == {"regions", "as_of", "summary", "servers", "missing", "jobs"}
     assert data["summary"] == fleet["summary"]
+
+
+# --- recovery instances and failback -------------------------------------------------------------
+
+
+def row_of(record):
+    return dashboard.recovery_row(record)
+
+
+def test_an_aws_origin_instance_ready_for_failback_shows_its_reversed_server_and_launch_step():
+    record = aws_ready_record()
+    row = row_of(record)
+    reversed_id = f"s-{91:017x}"
+    assert (row["status"], row["status_tone"], row["failback_state"]) == ("Ready", "ok", "FAILBACK_NOT_STARTED")
+    assert row["origin"] == {"label": "AWS", "detail": ORIGIN}
+    assert (row["kind"], row["ec2_state"], row["ec2_tone"]) == ("Recovery", "RUNNING", "ok")
+    assert row["reversed"] == {
+        "region": ORIGIN,
+        "id": reversed_id,
+        "state": "Continuous (ready)",
+        "earlier_cycle": False,
+    }
+    assert row["progress"] == {"percent": 100.0, "label": "Continuous (ready)", "bytes": ""}
+    assert row["initiation"] is None
+    assert row["pending_action"] == f"Launch for failback in {ORIGIN} (source server {reversed_id})."
+    assert (row["hostname"], row["source_server_id"], row["region"]) == ("web-01", f"s-{1:017x}", RECOVERY)
+
+
+def test_an_on_premises_failback_still_initiating_shows_progress_by_bytes_and_its_current_step():
+    row = row_of(initiating_record())
+    assert (row["status"], row["status_tone"]) == ("Synchronizing", "sync")
+    assert row["origin"] == {"label": "On-premises", "detail": ""}
+    assert row["progress"] == {"percent": 25.0, "label": "Initiating", "bytes": "25.0 GiB of 100.0 GiB"}
+    assert row["initiation"] == {
+        "done": 4,
+        "total": 18,
+        "current": "Configure replication software",
+        "current_index": 5,
+        "failed": None,
+        "failed_index": None,
+    }
+    assert row["reversed"] is None
+    assert row["pending_action"].startswith("Wait for failback replication (INITIATING step")
+
+
+def test_a_failback_stopped_at_a_failed_step_says_where_and_counts_as_attention():
+    replication = failback_replication("INITIATING", 2, 0, 0)
+    replication["dataReplicationInitiation"]["steps"][2]["status"] = "FAILED"
+    record = on_premises_record(failback_state="FAILBACK_ERROR", replication=replication)
+    row = row_of(record)
+    assert (row["status"], row["status_tone"], row["attention"]) == ("Error", "bad", True)
+    assert row["progress"]["label"] == "Initiating"
+    assert (row["initiation"]["failed_index"], row["initiation"]["failed"]) == (
+        3,
+        "Establish recovery instance communication",
+    )
+    assert dashboard.recovery_summary([record])["in_error"] == 1
+
+
+def test_nothing_replicating_back_yet_has_no_progress_bar_and_says_what_to_start():
+    row = row_of(on_premises_record())
+    assert row["status"] == "Not started"
+    assert row["progress"] is None
+    assert row["initiation"] is None
+    assert row["pending_action"].startswith("Boot the Failback Client")
+
+
+def test_a_drill_instance_is_labelled_drill_and_its_next_step_is_to_terminate_it():
+    row = row_of(drill_record())
+    assert (row["kind"], row["kind_tone"]) == ("Drill", "other")
+    assert row["pending_action"].startswith("Terminate the drill instance")
+
+
+def test_a_record_missing_every_member_shows_dashes_not_an_error():
+    row = row_of({})
+    assert (row["id"], row["hostname"], row["kind"], row["ec2_state"], row["status"]) == ("—", "—", "—", "—", "Unknown")
+    assert row["origin"] == {"label": "—", "detail": ""}
+    assert (row["progress"], row["initiation"], row["reversed"], row["pending_action"]) == (None, None, None, "")
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"), [("100%; background: url(//x)", 0.0), (250, 100.0), (-3, 0.0), (42.5, 42.5)]
+)
+def test_progress_that_ends_up_in_css_is_always_a_number_from_0_to_100(given, shown):
+    record = initiating_record()
+    record["replication"]["progress_percent"] = given
+    assert row_of(record)["progress"]["percent"] == shown
+
+
+def test_summary_counts_drills_ready_errors_and_pending_actions():
+    records = [aws_ready_record(), initiating_record(), drill_record()]
+    summary = dashboard.recovery_summary(records)
+    assert summary == {
+        "total": 3,
+        "drills": 1,
+        "ready_for_failback": 1,
+        "in_error": 0,
+        "pending_actions": 3,
+        "by_status": {"Ready": 1, "Synchronizing": 1, "Not started": 1},
+    }
+    cards = {c["key"]: c["value"] for c in dashboard.recovery_view(dashboard.recovery_data(records))["cards"]}
+    assert cards == {
+        "recovery_total": 3,
+        "recovery_drills": 1,
+        "ready_for_failback": 1,
+        "failback_error": 0,
+        "pending_actions": 3,
+    }
+
+
+def test_a_looped_read_combines_regions_and_names_the_region_that_failed():
+    west = {
+        "recovery_instances": [initiating_record(), aws_ready_record()],
+        "ansible_loop_var": "region_name",
+        "region_name": RECOVERY,
+    }
+    east = {
+        "failed": True,
+        "msg": "AccessDeniedException: not allowed",
+        "ansible_loop_var": "region_name",
+        "region_name": ORIGIN,
+    }
+    data = dashboard.recovery_data({"failed": True, "msg": "One or more items failed", "results": [west, east]})
+    assert [r["source_hostname"] for r in data["recovery_instances"]] == ["db-01", "web-01"]
+    assert data["errors"] == [{"region": ORIGIN, "message": "AccessDeniedException: not allowed"}]
+    assert dashboard.recovery_data(data) == data
+
+
+def test_the_same_instance_given_twice_is_shown_once_and_rows_sort_by_hostname():
+    ready, drill = aws_ready_record(), drill_record()
+    data = dashboard.recovery_data({"recovery_instances": [drill, ready, ready], "missing": [], "summary": {}})
+    assert [r["source_hostname"] for r in data["recovery_instances"]] == ["web-01", "web-03"]
+    assert data["summary"]["total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("i-0123", "not a str"),
+        (["i-0123"], "must be a mapping, got str"),
+        ({"servers": []}, "no 'recovery_instances' list"),
+    ],
+)
+def test_recovery_data_that_is_not_records_is_rejected_with_what_to_pass(given, message):
+    with pytest.raises(InputError, match="^recovery: ") as caught:
+        dashboard.recovery_data(given)
+    assert message in caught.value.message
+
+
+def test_no_recovery_data_means_no_section_and_an_empty_read_an_empty_section(fleet):
+    assert dashboard.build_view(fleet)["recovery"] is None
+    empty = dashboard.build_view(fleet, recovery={"recovery_instances": [], "missing": [], "summary": {}})["recovery"]
+    assert empty["rows"] == []
+    assert {c["key"]: c["value"] for c in empty["cards"]}["recovery_total"] == 0
+
+
+def test_json_artifact_carries_the_recovery_records_only_when_there_are_some(fleet):
+    assert "recovery" not in json.loads(dashboard.json_text(fleet))
+    recovery = dashboard.recovery_data([aws_ready_record()])
+    data = json.loads(dashboard.json_text(fleet, recovery))
+    assert set(data) == {"regions", "as_of", "summary", "servers", "missing", "jobs", "recovery"}
+    assert data["recovery"]["recovery_instances"][0]["reverse_replication_status"] == "Ready"
+    assert data["recovery"]["summary"]["ready_for_failback"] == 1
+
+
+def test_recovery_csv_has_a_row_per_instance_and_neutralises_formulas():
+    tricky = initiating_record()
+    tricky["source_hostname"] = "=cmd()"
+    rows = list(
+        csv.DictReader(io.StringIO(dashboard.recovery_csv_text(dashboard.recovery_data([aws_ready_record(), tricky]))))
+    )
+    assert list(rows[0]) == list(dashboard.RECOVERY_CSV_COLUMNS)
+    by_host = {r["source_hostname"]: r for r in rows}
+    assert set(by_host) == {"'=cmd()", "web-01"}
+    assert by_host["web-01"]["failback_status"] == "Ready"
+    assert by_host["web-01"]["reversed_source_server_region"] == ORIGIN
+    assert by_host["web-01"]["is_drill"] == "no"
+    initiating = by_host["'=cmd()"]
+    assert (initiating["reverse_progress_percent"], initiating["reverse_replicated_bytes"]) == ("25.0", str(25 * GIB))
+    assert initiating["current_step"] == "CONFIGURE_REPLICATION_SOFTWARE"
