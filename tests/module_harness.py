@@ -16,9 +16,38 @@ import subprocess
 import sys
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 from ansible.module_utils.testing import patch_module_args
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _share_botocore_loaders() -> None:
+    """Let every botocore session of this process share one data loader per data path.
+
+    ``AnsibleAWSModule.client`` builds a new boto3 session for every client, and each
+    session's loader parses the service models again (EC2's is megabytes of JSON): in a
+    test process that runs modules hundreds of times, that parsing was half the CPU. A
+    loader is a botocore session component meant to be shared; its cache holds the same
+    files read from the same paths, so what the modules send and receive is unchanged.
+    (A real module run is one process with a handful of clients: it never sees this.)
+    """
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+
+    def register_data_loader(session: botocore.session.Session) -> None:
+        def shared() -> botocore.loaders.Loader:
+            data_path = session.get_config_variable("data_path")
+            if data_path not in loaders:
+                loaders[data_path] = botocore.loaders.create_loader(data_path)
+            return loaders[data_path]
+
+        session._components.lazy_register_component("data_loader", shared)
+
+    botocore.session.Session._register_data_loader = register_data_loader
+
+
+_share_botocore_loaders()
 
 
 def emulator_args(emu, region: str | None = None) -> dict:
