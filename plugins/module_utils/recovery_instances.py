@@ -30,11 +30,22 @@ Records never raise on missing members or enum values AWS adds later.
 
 from __future__ import annotations
 
-import math
-
 from .aws import chunked
 from .errors import InputError
-from .timeutil import format_duration, isoformat, parse_datetime, parse_duration, service_now
+from .records import (
+    REPLICATION_STEPS,
+    StepTable,
+    as_dict,
+    as_list,
+    as_text,
+    disk,
+    disk_progress,
+    initiation,
+    iso_text,
+    label,
+    replication_error,
+)
+from .timeutil import duration_or_since, format_duration, parse_datetime, service_now
 from .validation import check_ids
 
 # DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs: at most 200 items.
@@ -73,7 +84,7 @@ REPLICATION_STATE_LABELS = {
 }
 
 # The 18 RecoveryInstanceDataReplicationInitiationStepName values in model (= execution)
-# order: the Failback Client's own steps, then the usual replication set-up.
+# order: the Failback Client's own steps, then the replication set-up source servers share.
 INITIATION_STEPS = (
     ("LINK_FAILBACK_CLIENT_WITH_RECOVERY_INSTANCE", "Link Failback Client with recovery instance"),
     ("COMPLETE_VOLUME_MAPPING", "Complete volume mapping"),
@@ -82,19 +93,8 @@ INITIATION_STEPS = (
     ("CONFIGURE_REPLICATION_SOFTWARE", "Configure replication software"),
     ("PAIR_AGENT_WITH_REPLICATION_SOFTWARE", "Pair agent with replication software"),
     ("ESTABLISH_AGENT_REPLICATOR_SOFTWARE_COMMUNICATION", "Establish agent and replicator communication"),
-    ("WAIT", "Wait"),
-    ("CREATE_SECURITY_GROUP", "Create security group"),
-    ("LAUNCH_REPLICATION_SERVER", "Launch replication server"),
-    ("BOOT_REPLICATION_SERVER", "Boot replication server"),
-    ("AUTHENTICATE_WITH_SERVICE", "Authenticate with service"),
-    ("DOWNLOAD_REPLICATION_SOFTWARE", "Download replication software"),
-    ("CREATE_STAGING_DISKS", "Create staging disks"),
-    ("ATTACH_STAGING_DISKS", "Attach staging disks"),
-    ("PAIR_REPLICATION_SERVER_WITH_AGENT", "Pair replication server with agent"),
-    ("CONNECT_AGENT_TO_REPLICATION_SERVER", "Connect agent to replication server"),
-    ("START_DATA_TRANSFER", "Start data transfer"),
-)
-STEP_DONE_STATUSES = frozenset({"SUCCEEDED", "SKIPPED"})
+) + REPLICATION_STEPS
+_STEPS = StepTable(INITIATION_STEPS)
 
 # Source server replication states in which a reversed-direction server is not moving data.
 INACTIVE_REPLICATION_STATES = frozenset({"STOPPED"})
@@ -103,59 +103,16 @@ TROUBLE_REPLICATION_STATES = frozenset({"STALLED", "DISCONNECTED"})
 GONE_EC2_STATES = frozenset({"TERMINATED", "NOT_FOUND", "SHUTTING-DOWN"})
 
 
-# --- Small defensive readers -------------------------------------------------------------
-
-
-def _dict(value):
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value):
-    return value if isinstance(value, list) else []
-
-
-def _text(value):
-    return value if isinstance(value, str) and value else None
-
-
-def _bytes(value):
-    """A non-negative byte count; anything unreadable counts as 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return 0
-    return max(0, int(value))
-
-
-def _percent(part, whole):
-    if whole <= 0:
-        return 0.0
-    return round(100.0 * min(max(part, 0), whole) / whole, 1)
-
-
-def readable(code):
-    """A label for a code we have no label for (``NEW_VALUE`` -> ``New value``)."""
-    return code.replace("_", " ").capitalize() if isinstance(code, str) and code else None
+# --- Labels ----------------------------------------------------------------------------------
 
 
 def failback_label(state):
     """The console label of a FailbackState; an unknown future value reads as itself."""
-    return FAILBACK_STATE_LABELS.get(state) or readable(state) or "Not started"
+    return label(state, FAILBACK_STATE_LABELS, "Not started")
 
 
 def replication_label(state):
-    return REPLICATION_STATE_LABELS.get(state) or readable(state) or "Unknown"
-
-
-def _since_or_duration(value, now):
-    """Seconds from a value the model types as a date-time but that may be a duration.
-
-    An ISO 8601 duration is read as is; a timestamp is read as "since then" (ERRATA row 12).
-    """
-    seconds = parse_duration(value)
-    if seconds is None and isinstance(value, str) and now is not None:
-        since = parse_datetime(value)
-        if since is not None:
-            seconds = max(0.0, (now - since).total_seconds())
-    return seconds
+    return label(state, REPLICATION_STATE_LABELS, "Unknown")
 
 
 # --- ARNs ----------------------------------------------------------------------------------
@@ -188,7 +145,7 @@ def parse_source_server_arn(arn):
 
 def _as_source_record(value, region, now):
     """Accept a raw DescribeSourceServers item or a normalised record (replication core)."""
-    value = _dict(value)
+    value = as_dict(value)
     if "source_server_id" in value:
         return value
     from .replication import normalize_source_server
@@ -197,100 +154,51 @@ def _as_source_record(value, region, now):
 
 
 def _failback(raw, now):
-    state = _text(raw.get("state"))
+    state = as_text(raw.get("state"))
     return {
         "state": state,
         "label": failback_label(state),
         "failback_to_original_server": raw.get("failbackToOriginalServer")
         if isinstance(raw.get("failbackToOriginalServer"), bool)
         else None,
-        "launch_type": _text(raw.get("failbackLaunchType")),
-        "client_id": _text(raw.get("failbackClientID")),
-        "client_last_seen": isoformat(_text(raw.get("failbackClientLastSeenByServiceDateTime"))),
-        "agent_last_seen": isoformat(_text(raw.get("agentLastSeenByServiceDateTime"))),
-        "initiation_time": isoformat(_text(raw.get("failbackInitiationTime"))),
-        "job_id": _text(raw.get("failbackJobID")),
-        "first_byte": isoformat(_text(raw.get("firstByteDateTime"))),
-        "elapsed_replication_seconds": _since_or_duration(raw.get("elapsedReplicationDuration"), now),
-    }
-
-
-def _initiation(raw):
-    """The 18 steps in model order with labels; unreported steps have status None."""
-    reported = {}
-    for step in _list(raw.get("steps")):
-        step = _dict(step)
-        name = _text(step.get("name"))
-        if name and name not in reported:
-            reported[name] = _text(step.get("status"))
-    known = dict(INITIATION_STEPS)
-    names = list(known) + [n for n in reported if n not in known]
-    steps = [
-        {"index": i, "name": n, "label": known.get(n) or readable(n), "status": reported.get(n)}
-        for i, n in enumerate(names, start=1)
-    ]
-    return {
-        "steps": steps,
-        "current_step": next((s["name"] for s in steps if s["status"] == "IN_PROGRESS"), None),
-        "failed_step": next((s["name"] for s in steps if s["status"] == "FAILED"), None),
-        "done": sum(1 for s in steps if s["status"] in STEP_DONE_STATUSES),
-        "total": len(steps),
-        "started": isoformat(_text(raw.get("startDateTime"))),
-    }
-
-
-def _disk(raw):
-    raw = _dict(raw)
-    total, replicated = _bytes(raw.get("totalStorageBytes")), _bytes(raw.get("replicatedStorageBytes"))
-    return {
-        "device": _text(raw.get("deviceName")),
-        "total_bytes": total,
-        "replicated_bytes": replicated,
-        "rescanned_bytes": _bytes(raw.get("rescannedStorageBytes")),
-        "backlogged_bytes": _bytes(raw.get("backloggedStorageBytes")),
-        "percent": _percent(replicated, total),
+        "launch_type": as_text(raw.get("failbackLaunchType")),
+        "client_id": as_text(raw.get("failbackClientID")),
+        "client_last_seen": iso_text(raw.get("failbackClientLastSeenByServiceDateTime")),
+        "agent_last_seen": iso_text(raw.get("agentLastSeenByServiceDateTime")),
+        "initiation_time": iso_text(raw.get("failbackInitiationTime")),
+        "job_id": as_text(raw.get("failbackJobID")),
+        "first_byte": iso_text(raw.get("firstByteDateTime")),
+        "elapsed_replication_seconds": duration_or_since(raw.get("elapsedReplicationDuration"), now),
     }
 
 
 def _replication(raw, now):
-    state = _text(raw.get("dataReplicationState"))
-    disks = [_disk(d) for d in _list(raw.get("replicatedDisks"))]
-    total = sum(d["total_bytes"] for d in disks)
-    replicated = sum(min(d["replicated_bytes"], d["total_bytes"]) for d in disks)
-    # Without byte counts, CONTINUOUS means the sync is done; anything else has shown no progress.
-    progress = _percent(replicated, total) if total > 0 else (100.0 if state == "CONTINUOUS" else 0.0)
-    lag_seconds = _since_or_duration(raw.get("lagDuration"), now)
-    error = _dict(raw.get("dataReplicationError"))
-    eta = parse_datetime(raw.get("etaDateTime")) if isinstance(raw.get("etaDateTime"), str) else None
+    state = as_text(raw.get("dataReplicationState"))
+    disks = [disk(d) for d in as_list(raw.get("replicatedDisks"))]
+    total, replicated, backlogged, progress = disk_progress(disks, state)
+    lag_seconds = duration_or_since(raw.get("lagDuration"), now)
     return {
         "state": state,
         "label": replication_label(state),
         "progress_percent": progress,
         "total_bytes": total,
         "replicated_bytes": replicated,
-        "backlogged_bytes": sum(d["backlogged_bytes"] for d in disks),
+        "backlogged_bytes": backlogged,
         "disks": disks,
         "lag": {"iso": format_duration(lag_seconds), "seconds": lag_seconds},
-        "eta": isoformat(eta),
-        "initiation": _initiation(_dict(raw.get("dataReplicationInitiation"))),
-        "error": (
-            {
-                "code": _text(error.get("error")),
-                "raw": _text(error.get("rawError")),
-                "label": readable(_text(error.get("error"))),
-            }
-            if _text(error.get("error")) or _text(error.get("rawError"))
-            else None
-        ),
-        "staging_availability_zone": _text(raw.get("stagingAvailabilityZone")),
+        "eta": iso_text(raw.get("etaDateTime")),
+        # The 18 steps in model order (the Failback Client's first); no retry time on recovery instances.
+        "initiation": initiation(as_dict(raw.get("dataReplicationInitiation")), _STEPS),
+        "error": replication_error(as_dict(raw.get("dataReplicationError")), {}),
+        "staging_availability_zone": as_text(raw.get("stagingAvailabilityZone")),
     }
 
 
 def _hostname(source, raw):
     """The source server's hostname hint, else its FQDN, else the instance's own hints."""
-    own = _dict(_dict(raw.get("recoveryInstanceProperties")).get("identificationHints"))
+    own = as_dict(as_dict(raw.get("recoveryInstanceProperties")).get("identificationHints"))
     for value in (source.get("hostname"), source.get("fqdn"), own.get("hostname"), own.get("fqdn")):
-        if _text(value):
+        if as_text(value):
             return value
     return None
 
@@ -336,11 +244,11 @@ def reversed_server_view(arn, server, this_instance_id):
         replication_direction=server.get("replication_direction"),
         instance_id=hint,
         progress_percent=server.get("progress_percent"),
-        lag_seconds=_dict(server.get("lag")).get("seconds"),
+        lag_seconds=as_dict(server.get("lag")).get("seconds"),
         error=server.get("error"),
         recovery_instance_id=server.get("recovery_instance_id"),
-        last_launch=_dict(server.get("lifecycle")).get("last_launch"),
-        replication_started=_dict(server.get("initiation")).get("started"),
+        last_launch=as_dict(server.get("lifecycle")).get("last_launch"),
+        replication_started=as_dict(server.get("initiation")).get("started"),
         belongs_to_this_instance=belongs,
         replicating_this_instance=belongs and state is not None and state not in INACTIVE_REPLICATION_STATES,
     )
@@ -359,21 +267,21 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
     :param reversed_servers: ``{source_server_id: record}`` of reversed-direction source
         servers (any region), to report their state and derive readiness
     """
-    raw = _dict(raw)
+    raw = as_dict(raw)
     source_servers = source_servers or {}
     reversed_servers = reversed_servers or {}
-    source_id = _text(raw.get("sourceServerID"))
+    source_id = as_text(raw.get("sourceServerID"))
     source = _as_source_record(source_servers.get(source_id), region, now) if source_id in source_servers else {}
-    ec2_id = _text(raw.get("ec2InstanceID"))
-    origin = _text(raw.get("originEnvironment"))
+    ec2_id = as_text(raw.get("ec2InstanceID"))
+    origin = as_text(raw.get("originEnvironment"))
     arn = source.get("reversed_direction_source_server_arn")
     parsed = parse_source_server_arn(arn)
     reversed_record = reversed_servers.get(parsed["source_server_id"]) if parsed else None
     record = {
-        "recovery_instance_id": _text(raw.get("recoveryInstanceID")),
+        "recovery_instance_id": as_text(raw.get("recoveryInstanceID")),
         "ec2_instance_id": ec2_id,
-        "ec2_instance_state": _text(raw.get("ec2InstanceState")),
-        "arn": _text(raw.get("arn")),
+        "ec2_instance_state": as_text(raw.get("ec2InstanceState")),
+        "arn": as_text(raw.get("arn")),
         "region": region,
         "source_server_id": source_id,
         "source_server_found": bool(source),
@@ -382,16 +290,16 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
         "source_instance_id": source.get("instance_id"),
         "source_data_replication_state": source.get("data_replication_state"),
         "origin_environment": origin,
-        "origin_region": _dict(source.get("origin")).get("region") if origin == "AWS" else None,
-        "origin_availability_zone": _text(raw.get("originAvailabilityZone")),
+        "origin_region": as_dict(source.get("origin")).get("region") if origin == "AWS" else None,
+        "origin_availability_zone": as_text(raw.get("originAvailabilityZone")),
         "is_drill": raw.get("isDrill") if isinstance(raw.get("isDrill"), bool) else None,
-        "job_id": _text(raw.get("jobID")),
-        "point_in_time": isoformat(_text(raw.get("pointInTimeSnapshotDateTime"))),
-        "agent_version": _text(raw.get("agentVersion")),
-        "failback": _failback(_dict(raw.get("failback")), now),
-        "replication": _replication(_dict(raw.get("dataReplicationInfo")), now),
+        "job_id": as_text(raw.get("jobID")),
+        "point_in_time": iso_text(raw.get("pointInTimeSnapshotDateTime")),
+        "agent_version": as_text(raw.get("agentVersion")),
+        "failback": _failback(as_dict(raw.get("failback")), now),
+        "replication": _replication(as_dict(raw.get("dataReplicationInfo")), now),
         "reversed_direction_source_server": reversed_server_view(arn, reversed_record, ec2_id) if arn else None,
-        "tags": {str(k): str(v) for k, v in _dict(raw.get("tags")).items()},
+        "tags": {str(k): str(v) for k, v in as_dict(raw.get("tags")).items()},
     }
     if record["origin_region"] is None and origin == "AWS" and parsed:
         record["origin_region"] = parsed["region"]
@@ -432,7 +340,7 @@ def since_replication_started(view, when):
 
 def launched_from_reversed(view):
     """True when a production failback launch from the reversed-direction server succeeded in this cycle."""
-    launch = _dict(view.get("last_launch")) if view else {}
+    launch = as_dict(view.get("last_launch")) if view else {}
     return (
         launch.get("type") == "RECOVERY"
         and launch.get("status") == "LAUNCHED"
@@ -542,7 +450,7 @@ def _pending_failback_instance(record):
 def _trouble_text(view):
     state = view["data_replication_state"]
     if state in TROUBLE_REPLICATION_STATES or view["error"]:
-        code = _dict(view["error"]).get("code")
+        code = as_dict(view["error"]).get("code")
         return f"{state}{', error ' + code if code else ''}"
     return None
 
@@ -555,7 +463,7 @@ def _pending_on_premises(record):
     if state == "FAILBACK_READY_FOR_LAUNCH":
         return "Launch failback (StartFailbackLaunch): the failback target is synchronised."
     if state == "FAILBACK_ERROR" or replication["error"]:
-        code = _dict(replication["error"]).get("code")
+        code = as_dict(replication["error"]).get("code")
         what = f"the failback error {code}" if code else "the failback error"
         return f"Investigate {what}; stop failback and run the Failback Client again."
     if state in ("FAILBACK_IN_PROGRESS", "FAILBACK_NOT_READY_FOR_LAUNCH"):

@@ -27,7 +27,23 @@ from datetime import timedelta
 from .aws import chunked
 from .errors import InputError, NotFoundError, WaitFailed, WaitTimeout
 from .jobs import describe_jobs
-from .timeutil import format_duration, isoformat, parse_datetime, parse_duration, service_now
+from .records import (
+    REPLICATION_STEPS,
+    StepTable,
+    as_dict,
+    as_list,
+    as_text,
+    as_time,
+    disk,
+    disk_progress,
+    initiation,
+    iso_text,
+    label,
+    percent,
+    replication_error,
+    utc_text,
+)
+from .timeutil import format_duration, isoformat, parse_duration, seconds_since, service_now
 from .validation import check_ids, check_range, check_region
 from .waiter import wait_for
 
@@ -61,21 +77,8 @@ STATE_LABELS = {
 }
 
 # The 11 DataReplicationInitiationStepName values, in model (= execution) order.
-INITIATION_STEPS = (
-    ("WAIT", "Wait"),
-    ("CREATE_SECURITY_GROUP", "Create security group"),
-    ("LAUNCH_REPLICATION_SERVER", "Launch replication server"),
-    ("BOOT_REPLICATION_SERVER", "Boot replication server"),
-    ("AUTHENTICATE_WITH_SERVICE", "Authenticate with service"),
-    ("DOWNLOAD_REPLICATION_SOFTWARE", "Download replication software"),
-    ("CREATE_STAGING_DISKS", "Create staging disks"),
-    ("ATTACH_STAGING_DISKS", "Attach staging disks"),
-    ("PAIR_REPLICATION_SERVER_WITH_AGENT", "Pair replication server with agent"),
-    ("CONNECT_AGENT_TO_REPLICATION_SERVER", "Connect agent to replication server"),
-    ("START_DATA_TRANSFER", "Start data transfer"),
-)
-
-STEP_DONE_STATUSES = frozenset({"SUCCEEDED", "SKIPPED"})
+INITIATION_STEPS = REPLICATION_STEPS
+_STEPS = StepTable(INITIATION_STEPS)
 
 # DataReplicationErrorString values with what an operator reads.
 ERROR_LABELS = {
@@ -111,42 +114,7 @@ PAGE_SIZE = 1000
 ID_FILTER_MAX = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max items
 
 
-# --- Small defensive readers -----------------------------------------------------------
-
-
-def _dict(value):
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value):
-    return value if isinstance(value, list) else []
-
-
-def _text(value):
-    return value if isinstance(value, str) and value else None
-
-
-def _bytes(value):
-    """A non-negative byte count; anything unreadable counts as 0."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(0, value)
-    if isinstance(value, float) and math.isfinite(value):
-        return max(0, int(value))
-    return 0
-
-
-def _percent(part, whole):
-    """``part`` of ``whole`` in percent, one decimal, always within 0-100."""
-    if whole <= 0:
-        return 0.0
-    return round(100.0 * min(max(part, 0), whole) / whole, 1)
-
-
-def readable(code):
-    """A label for an enum value we do not know yet (``NEW_STATE`` -> ``New state``)."""
-    return code.replace("_", " ").capitalize() if isinstance(code, str) and code else None
+# --- Labels ----------------------------------------------------------------------------
 
 
 def human_duration(seconds):
@@ -167,7 +135,7 @@ def human_duration(seconds):
 
 
 def state_label(state):
-    return STATE_LABELS.get(state) or readable(state) or "Unknown"
+    return label(state, STATE_LABELS, "Unknown")
 
 
 # --- One source server ---------------------------------------------------------------
@@ -180,69 +148,49 @@ def normalize_source_server(raw, region, now):
     :param region: the region it was read in
     :param now: the service's current time (aware datetime), for ages and ETAs
     """
-    raw = _dict(raw)
-    info = _dict(raw.get("dataReplicationInfo"))
-    props = _dict(raw.get("sourceProperties"))
-    hints = _dict(props.get("identificationHints"))
-    state = _text(info.get("dataReplicationState"))
-    disks = [_disk(d) for d in _list(info.get("replicatedDisks"))]
-    total = sum(d["total_bytes"] for d in disks)
-    replicated = sum(min(d["replicated_bytes"], d["total_bytes"]) for d in disks)
+    raw = as_dict(raw)
+    info = as_dict(raw.get("dataReplicationInfo"))
+    props = as_dict(raw.get("sourceProperties"))
+    hints = as_dict(props.get("identificationHints"))
+    state = as_text(info.get("dataReplicationState"))
+    disks = [_disk(d) for d in as_list(info.get("replicatedDisks"))]
+    total, replicated, backlogged, progress = disk_progress(disks, state)
     return {
-        "source_server_id": _text(raw.get("sourceServerID")),
-        "arn": _text(raw.get("arn")),
+        "source_server_id": as_text(raw.get("sourceServerID")),
+        "arn": as_text(raw.get("arn")),
         "region": region,
-        "hostname": _text(hints.get("hostname")),
-        "fqdn": _text(hints.get("fqdn")),
-        "instance_id": _text(hints.get("awsInstanceID")),
+        "hostname": as_text(hints.get("hostname")),
+        "fqdn": as_text(hints.get("fqdn")),
+        "instance_id": as_text(hints.get("awsInstanceID")),
         "data_replication_state": state,
         "state_label": state_label(state),
-        "replication_direction": _text(raw.get("replicationDirection")),
-        "reversed_direction_source_server_arn": _text(raw.get("reversedDirectionSourceServerArn")),
-        "recovery_instance_id": _text(raw.get("recoveryInstanceId")),
-        "last_launch_result": _text(raw.get("lastLaunchResult")),
+        "replication_direction": as_text(raw.get("replicationDirection")),
+        "reversed_direction_source_server_arn": as_text(raw.get("reversedDirectionSourceServerArn")),
+        "recovery_instance_id": as_text(raw.get("recoveryInstanceId")),
+        "last_launch_result": as_text(raw.get("lastLaunchResult")),
         "lag": _lag(info.get("lagDuration"), now),
         "eta": _eta(info.get("etaDateTime"), now),
-        "lifecycle": _lifecycle(_dict(raw.get("lifeCycle")), now),
-        "initiation": _initiation(_dict(info.get("dataReplicationInitiation"))),
+        "lifecycle": _lifecycle(as_dict(raw.get("lifeCycle")), now),
+        "initiation": _initiation(as_dict(info.get("dataReplicationInitiation"))),
         "disks": disks,
         "total_bytes": total,
         "replicated_bytes": replicated,
-        "backlogged_bytes": sum(d["backlogged_bytes"] for d in disks),
-        "progress_percent": _progress(replicated, total, state),
-        "staging_area": _staging_area(_dict(raw.get("stagingArea")), info),
-        "error": _error(_dict(info.get("dataReplicationError"))),
-        "origin": _origin(_dict(raw.get("sourceCloudProperties"))),
-        "os": _text(_dict(props.get("os")).get("fullString")),
-        "agent_version": _text(raw.get("agentVersion")),
-        "tags": {str(k): str(v) for k, v in _dict(raw.get("tags")).items()},
+        "backlogged_bytes": backlogged,
+        "progress_percent": progress,
+        "staging_area": _staging_area(as_dict(raw.get("stagingArea")), info),
+        "error": replication_error(as_dict(info.get("dataReplicationError")), ERROR_LABELS),
+        "origin": _origin(as_dict(raw.get("sourceCloudProperties"))),
+        "os": as_text(as_dict(props.get("os")).get("fullString")),
+        "agent_version": as_text(raw.get("agentVersion")),
+        "tags": {str(k): str(v) for k, v in as_dict(raw.get("tags")).items()},
     }
 
 
 def _disk(raw):
-    raw = _dict(raw)
-    total = _bytes(raw.get("totalStorageBytes"))
-    replicated = _bytes(raw.get("replicatedStorageBytes"))
-    return {
-        "device": _text(raw.get("deviceName")),
-        "total_bytes": total,
-        "replicated_bytes": replicated,
-        "rescanned_bytes": _bytes(raw.get("rescannedStorageBytes")),
-        "backlogged_bytes": _bytes(raw.get("backloggedStorageBytes")),
-        "percent": _percent(replicated, total),
-        "volume_status": _text(raw.get("volumeStatus")),
-    }
-
-
-def _progress(replicated, total, state):
-    """Initial-sync progress weighted by bytes.
-
-    Without byte counts a CONTINUOUS server has, by definition, finished its initial
-    sync (100); any other state without byte counts has shown no progress yet (0).
-    """
-    if total > 0:
-        return _percent(replicated, total)
-    return 100.0 if state in READY_STATES else 0.0
+    """The shared disk record plus the volume status, which only source servers report."""
+    record = disk(raw)
+    record["volume_status"] = as_text(as_dict(raw).get("volumeStatus"))
+    return record
 
 
 def _lag(value, now):
@@ -254,43 +202,34 @@ def _lag(value, now):
     seconds = parse_duration(value)
     if seconds is not None:
         return {"iso": value, "seconds": seconds}
-    since = parse_datetime(value) if isinstance(value, str) else None
-    if since is not None and now is not None:
-        seconds = max(0.0, (now - since).total_seconds())
-        return {"iso": format_duration(seconds), "seconds": seconds}
-    return {"iso": None, "seconds": None}
+    seconds = seconds_since(value, now)
+    return {"iso": format_duration(seconds), "seconds": seconds}
 
 
 def _eta(value, now):
-    at = parse_datetime(value) if isinstance(value, str) else None
+    at = as_time(value)
     if at is None:
         return {"timestamp": None, "seconds_from_now": None}
     ahead = max(0.0, (at - now).total_seconds()) if now is not None else None
-    return {"timestamp": isoformat(at), "seconds_from_now": ahead}
-
-
-def _age(value, now):
-    at = parse_datetime(value) if isinstance(value, str) else None
-    if at is None or now is None:
-        return None
-    return max(0.0, (now - at).total_seconds())
+    return {"timestamp": utc_text(at), "seconds_from_now": ahead}
 
 
 def _lifecycle(raw, now):
-    last_launch = _dict(raw.get("lastLaunch"))
-    initiated = _dict(last_launch.get("initiated"))
+    last_launch = as_dict(raw.get("lastLaunch"))
+    initiated = as_dict(last_launch.get("initiated"))
+    last_seen = as_time(raw.get("lastSeenByServiceDateTime"))  # read once: shown and aged
     return {
-        "added": isoformat(_text(raw.get("addedToServiceDateTime"))),
-        "first_byte": isoformat(_text(raw.get("firstByteDateTime"))),
+        "added": iso_text(raw.get("addedToServiceDateTime")),
+        "first_byte": iso_text(raw.get("firstByteDateTime")),
         "elapsed_seconds": parse_duration(raw.get("elapsedReplicationDuration")),
-        "last_seen": isoformat(_text(raw.get("lastSeenByServiceDateTime"))),
-        "last_seen_seconds_ago": _age(raw.get("lastSeenByServiceDateTime"), now),
+        "last_seen": utc_text(last_seen),
+        "last_seen_seconds_ago": seconds_since(last_seen, now),
         "last_launch": (
             {
-                "type": _text(initiated.get("type")),
-                "job_id": _text(initiated.get("jobID")),
-                "initiated": isoformat(_text(initiated.get("apiCallDateTime"))),
-                "status": _text(last_launch.get("status")),
+                "type": as_text(initiated.get("type")),
+                "job_id": as_text(initiated.get("jobID")),
+                "initiated": iso_text(initiated.get("apiCallDateTime")),
+                "status": as_text(last_launch.get("status")),
             }
             if last_launch
             else None
@@ -299,58 +238,30 @@ def _lifecycle(raw, now):
 
 
 def _initiation(raw):
-    """The 11 steps in model order with labels; steps AWS did not report have status None.
-
-    Step names the model does not know yet are kept, after the known ones.
-    """
-    reported = {}
-    for step in _list(raw.get("steps")):
-        step = _dict(step)
-        name = _text(step.get("name"))
-        if name and name not in reported:
-            reported[name] = _text(step.get("status"))
-    known = dict(INITIATION_STEPS)
-    names = list(known) + [n for n in reported if n not in known]
-    steps = [
-        {"index": i, "name": n, "label": known.get(n) or readable(n), "status": reported.get(n)}
-        for i, n in enumerate(names, start=1)
-    ]
-    return {
-        "steps": steps,
-        "current_step": next((s["name"] for s in steps if s["status"] == "IN_PROGRESS"), None),
-        "failed_step": next((s["name"] for s in steps if s["status"] == "FAILED"), None),
-        "done": sum(1 for s in steps if s["status"] in STEP_DONE_STATUSES),
-        "total": len(steps),
-        "started": isoformat(_text(raw.get("startDateTime"))),
-        "next_attempt": isoformat(_text(raw.get("nextAttemptDateTime"))),
-    }
+    """The 11 steps in model order (see :func:`.records.initiation`) and when DRS retries next."""
+    record = initiation(raw, _STEPS)
+    record["next_attempt"] = iso_text(raw.get("nextAttemptDateTime"))
+    return record
 
 
 def _staging_area(raw, info):
     return {
-        "status": _text(raw.get("status")),
-        "staging_account_id": _text(raw.get("stagingAccountID")),
-        "staging_source_server_arn": _text(raw.get("stagingSourceServerArn")),
-        "error_message": _text(raw.get("errorMessage")),
-        "availability_zone": _text(info.get("stagingAvailabilityZone")),
-        "outpost_arn": _text(info.get("stagingOutpostArn")),
+        "status": as_text(raw.get("status")),
+        "staging_account_id": as_text(raw.get("stagingAccountID")),
+        "staging_source_server_arn": as_text(raw.get("stagingSourceServerArn")),
+        "error_message": as_text(raw.get("errorMessage")),
+        "availability_zone": as_text(info.get("stagingAvailabilityZone")),
+        "outpost_arn": as_text(info.get("stagingOutpostArn")),
     }
-
-
-def _error(raw):
-    code, detail = _text(raw.get("error")), _text(raw.get("rawError"))
-    if not code and not detail:
-        return None
-    return {"code": code, "raw": detail, "label": ERROR_LABELS.get(code) or readable(code)}
 
 
 def _origin(raw):
     if not raw:
         return None
     return {
-        "account_id": _text(raw.get("originAccountID")),
-        "region": _text(raw.get("originRegion")),
-        "availability_zone": _text(raw.get("originAvailabilityZone")),
+        "account_id": as_text(raw.get("originAccountID")),
+        "region": as_text(raw.get("originRegion")),
+        "availability_zone": as_text(raw.get("originAvailabilityZone")),
     }
 
 
@@ -378,7 +289,7 @@ def attention_reasons(record, lag_threshold=None, stale_after=None, now=None):
     if lag_threshold is not None and lag is not None and lag > lag_threshold:
         reasons.append(("LAG", f"lag {human_duration(lag)} over the {human_duration(lag_threshold)} threshold"))
     lifecycle = record.get("lifecycle") or {}
-    age = _age(lifecycle.get("last_seen"), now) if now is not None else lifecycle.get("last_seen_seconds_ago")
+    age = seconds_since(lifecycle.get("last_seen"), now) if now is not None else lifecycle.get("last_seen_seconds_ago")
     if stale_after is not None and age is not None and age > stale_after:
         reasons.append(("NOT_SEEN", f"agent not seen for {human_duration(age)} (since {lifecycle.get('last_seen')})"))
     return reasons
@@ -420,7 +331,7 @@ def summarize(records, lag_threshold=None, stale_after=None, now=None):
         "by_region": dict(sorted(by_region.items())),
         "by_region_state": {r: _ordered_states(s) for r, s in sorted(by_region_state.items())},
         "ready": ready,
-        "ready_percent": _percent(ready, total),
+        "ready_percent": percent(ready, total),
         "syncing": sum(n for s, n in by_state.items() if s in SYNCING_STATES),
         "needs_attention_count": len(needs_attention),
         "needs_attention": needs_attention,
@@ -712,38 +623,17 @@ def _result(clients, query, snapshot):
     return result
 
 
-def describe_replication(
-    clients,
-    regions,
-    source_server_ids=None,
-    instance_ids=None,
-    hostnames=None,
-    tags=None,
-    states=None,
-    replication_direction=None,
-    lag_threshold=None,
-    stale_after=None,
-    include_jobs=False,
-):
+def describe_replication(clients, regions, **options):
     """Where the selected source servers stand, across regions.
 
+    :param regions: region names; None means the clients' region
+    :param options: the selection and thresholds of :meth:`ReplicationQuery.from_options`
+        (``source_server_ids``, ``instance_ids``, ``hostnames``, ``tags``, ``states``,
+        ``replication_direction``, ``lag_threshold``, ``stale_after``, ``include_jobs``)
     :returns: ``{"regions", "as_of", "servers": [record], "summary", "missing", "jobs"}``;
         ``missing`` lists requested IDs that no source server matched.
     """
-    query = ReplicationQuery.from_options(
-        regions=regions,
-        default_region=clients.region,
-        source_server_ids=source_server_ids,
-        instance_ids=instance_ids,
-        hostnames=hostnames,
-        tags=tags,
-        states=states,
-        replication_direction=replication_direction,
-        lag_threshold=lag_threshold,
-        stale_after=stale_after,
-        include_jobs=include_jobs,
-    )
-    return run_query(clients, query)
+    return run_query(clients, ReplicationQuery.from_options(regions=regions, default_region=clients.region, **options))
 
 
 def run_query(clients, query, clock=time.monotonic, sleep=time.sleep):
@@ -781,50 +671,25 @@ def activity_jobs(clients, query, records, now):
 
 
 def wait_for_replication(
-    clients,
-    regions=None,
-    source_server_ids=None,
-    instance_ids=None,
-    hostnames=None,
-    tags=None,
-    states=None,
-    replication_direction=None,
-    wait_for_states=("CONTINUOUS",),
-    fail_on_states=None,
-    wait_timeout=14400,
-    poll_interval=60,
-    lag_threshold=None,
-    stale_after=None,
-    include_jobs=False,
-    clock=time.monotonic,
-    sleep=time.sleep,
+    clients, regions=None, wait_for_states=("CONTINUOUS",), clock=time.monotonic, sleep=time.sleep, **options
 ):
     """Poll until every selected server is in ``wait_for_states``.
 
     Fails fast (:class:`WaitFailed`) as soon as one selected server is in
     ``fail_on_states`` (default STALLED and DISCONNECTED), and with :class:`WaitTimeout`
-    after ``wait_timeout`` seconds; both carry the last snapshot (servers, summary) in
-    their details. The selection is fixed by the first sweep when ``states`` is given
-    (so "wait for the servers now in INITIAL_SYNC" works); instance IDs that are not
-    source servers yet are waited for (the agent may still be registering), source
-    server IDs that do not exist fail at once. Each poll costs one sweep per region.
+    after ``wait_timeout`` seconds (default 4 hours, one poll every ``poll_interval``,
+    default 60 seconds); both carry the last snapshot (servers, summary) in their details.
+    The selection (``options`` as for :func:`describe_replication`) is fixed by the first
+    sweep when ``states`` is given (so "wait for the servers now in INITIAL_SYNC" works);
+    instance IDs that are not source servers yet are waited for (the agent may still be
+    registering), source server IDs that do not exist fail at once. Each poll costs one
+    sweep per region.
     """
     query = ReplicationQuery.from_options(
         regions=regions,
         default_region=clients.region,
-        source_server_ids=source_server_ids,
-        instance_ids=instance_ids,
-        hostnames=hostnames,
-        tags=tags,
-        states=states,
-        replication_direction=replication_direction,
-        lag_threshold=lag_threshold,
-        stale_after=stale_after,
-        include_jobs=include_jobs,
         wait_for_states=wait_for_states or ("CONTINUOUS",),
-        fail_on_states=fail_on_states,
-        wait_timeout=wait_timeout,
-        poll_interval=poll_interval,
+        **options,
     )
     return _wait(clients, query, clock, sleep)
 

@@ -30,3 +30,23 @@ def run_core(module, action, what):
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"AWS error while {what}")
     return {}  # not reached: fail_json exits
+
+
+def core_options(module, argument_spec):
+    """The module's own options by name, for a core function that takes them all.
+
+    The AWS connection options amazon.aws adds to every module stay out: the core gets
+    those through ``Clients``.
+    """
+    return {name: module.params[name] for name in argument_spec}
+
+
+def wait_options(module):
+    """What a waiting module hands to the core unchanged: wait, wait_timeout, poll_interval, check mode."""
+    params = module.params
+    return {
+        "wait": params["wait"],
+        "wait_timeout": params["wait_timeout"],
+        "poll_interval": params["poll_interval"],
+        "check_mode": module.check_mode,
+    }

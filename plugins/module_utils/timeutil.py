@@ -51,17 +51,12 @@ def parse_duration(value):
     """Seconds from an ISO 8601 duration (``PT1H2M3S``, ``P1DT2H``); None when unreadable."""
     if not isinstance(value, str):
         return None
-    match = _DURATION.match(value.strip())
-    if not match or value.strip() in ("P", "PT"):
+    text = value.strip()
+    match = _DURATION.match(text)
+    if not match or text in ("P", "PT"):
         return None
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return (
-        parts.get("weeks", 0) * 604800
-        + parts.get("days", 0) * 86400
-        + parts.get("hours", 0) * 3600
-        + parts.get("minutes", 0) * 60
-        + parts.get("seconds", 0)
-    )
+    weeks, days, hours, minutes, seconds = map(float, match.groups(0))
+    return weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
 def format_duration(seconds):
@@ -83,6 +78,25 @@ def isoformat(value):
     """ISO 8601 text (UTC) of anything :func:`parse_datetime` reads; None stays None."""
     parsed = parse_datetime(value)
     return parsed.astimezone(UTC).isoformat() if parsed is not None else None
+
+
+def seconds_since(value, now):
+    """Seconds from ``value`` (ISO 8601 text or a datetime) to ``now``, never negative; None when either is unknown."""
+    at = parse_datetime(value) if isinstance(value, str | datetime) else None
+    if at is None or now is None:
+        return None
+    return max(0.0, (now - at).total_seconds())
+
+
+def duration_or_since(value, now):
+    """Seconds from a member the model types as a date-time but that may hold a duration.
+
+    An ISO 8601 duration is read as is; a timestamp is read as "since then", against
+    ``now`` (ERRATA row 12: ``lagDuration`` and ``elapsedReplicationDuration`` of
+    recovery instances).
+    """
+    seconds = parse_duration(value)
+    return seconds_since(value, now) if seconds is None else seconds
 
 
 def seconds_between(start, end):

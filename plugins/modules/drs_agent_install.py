@@ -518,36 +518,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.agent_install im
     plan_install,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.errors import DrsOrchestrationError
-from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
-
-OPTIONS = (
-    "instance_ids",
-    "instance_filters",
-    "target_region",
-    "tags",
-    "account_id",
-    "document_name",
-    "document_version",
-    "batch_size",
-    "max_concurrency",
-    "max_errors",
-    "timeout_seconds",
-    "output_s3_bucket",
-    "output_s3_key_prefix",
-    "output_s3_region",
-    "cloudwatch_output",
-    "cloudwatch_log_group",
-    "skip_protected",
-    "precheck",
-    "retry_failed",
-    "wait",
-    "wait_timeout",
-    "poll_interval",
-    "wait_for_registration",
-    "max_failures",
-    "tracking_table",
-    "tracking_ttl_days",
-)
+from ansible_collections.drs.orchestration.plugins.module_utils.runner import core_options, run_core
 
 
 def main():
@@ -591,7 +562,7 @@ def main():
             module.warn(notice)
 
     def action(clients):
-        request = InstallRequest.from_options(**{name: module.params[name] for name in OPTIONS})
+        request = InstallRequest.from_options(**core_options(module, argument_spec))
         try:
             result = plan_install(clients, request) if module.check_mode else install_agents(clients, request)
         except DrsOrchestrationError as exc:

@@ -341,7 +341,7 @@ wait:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.failback import STATES, ensure_failback
-from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
+from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core, wait_options
 
 
 def main():
@@ -374,10 +374,7 @@ def main():
             drill=params["drill"],
             confirm_production=params["confirm_production"],
             tags=params["tags"],
-            wait=params["wait"],
-            wait_timeout=params["wait_timeout"],
-            poll_interval=params["poll_interval"],
-            check_mode=module.check_mode,
+            **wait_options(module),
         )
 
     result = run_core(module, action, "failing back DRS recovery instances")

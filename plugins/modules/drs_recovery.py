@@ -285,7 +285,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.recovery import 
     launch_recovery,
     remove_recovery,
 )
-from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
+from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core, wait_options
 from ansible_collections.drs.orchestration.plugins.module_utils.validation import check_range, check_region
 
 
@@ -299,16 +299,13 @@ def _present(module, clients):
         drill=p["drill"],
         snapshot_ids=p["snapshot_ids"],
         tags=p["job_tags"],
-        wait=p["wait"],
-        wait_timeout=p["wait_timeout"],
-        poll_interval=p["poll_interval"],
-        check_mode=module.check_mode,
         source_server_tags=p["source_server_tags"],
         relaunch=p["relaunch"],
         require_continuous=p["require_continuous"],
         skip_not_ready=p["skip_not_ready"],
         servers_per_job=p["servers_per_job"],
         max_concurrent_jobs=p["max_concurrent_jobs"],
+        **wait_options(module),
     )
 
 
@@ -322,12 +319,9 @@ def _absent(module, clients):
         recovery_instance_ids=p["recovery_instance_ids"],
         drill=p["drill"],
         terminate_non_drill=p["terminate_non_drill"],
-        wait=p["wait"],
-        wait_timeout=p["wait_timeout"],
-        poll_interval=p["poll_interval"],
-        check_mode=module.check_mode,
         servers_per_job=p["servers_per_job"],
         max_concurrent_jobs=p["max_concurrent_jobs"],
+        **wait_options(module),
     )
 
 

@@ -352,24 +352,7 @@ wait:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.replication import ReplicationQuery, run_query
-from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
-
-OPTIONS = (
-    "regions",
-    "source_server_ids",
-    "instance_ids",
-    "hostnames",
-    "tags",
-    "states",
-    "replication_direction",
-    "wait_for_states",
-    "fail_on_states",
-    "wait_timeout",
-    "poll_interval",
-    "lag_threshold",
-    "stale_after",
-    "include_jobs",
-)
+from ansible_collections.drs.orchestration.plugins.module_utils.runner import core_options, run_core
 
 
 def main():
@@ -392,9 +375,7 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
 
     def action(clients):
-        query = ReplicationQuery.from_options(
-            default_region=clients.region, **{name: module.params[name] for name in OPTIONS}
-        )
+        query = ReplicationQuery.from_options(default_region=clients.region, **core_options(module, argument_spec))
         return run_query(clients, query)
 
     result = run_core(module, action, "reading DRS replication status")

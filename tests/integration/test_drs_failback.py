@@ -12,76 +12,15 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.drs.orchestration.plugins.modules import drs_failback
+from tests.failback_fleets import ORIGIN, RECOVERY, aws_fleet, last_seq, mutating, on_prem_fleet, recover
 from tests.module_harness import REPO, emulator_args, run_module, run_playbook
 
-RECOVERY = "us-west-2"
-ORIGIN = "us-east-1"
-FAST = {
-    "initiation_step_seconds": 5,
-    "snapshot_seconds": 10,
-    "job_start_seconds": 5,
-    "launch_seconds": 30,
-    "terminate_seconds": 10,
-    "failback_client_step_seconds": 5,
-    "replication_bytes_per_second": 1024**3,
-}
 SPEED = 60  # virtual seconds per real second: a 0.1 s poll is 6 s of DRS time
-MUTATING = (
-    "ReverseReplication",
-    "StartReplication",
-    "StartRecovery",
-    "StartFailbackLaunch",
-    "StopFailback",
-    "StopReplication",
-    "TerminateRecoveryInstances",
-)
-
-
-def aws_fleet(count=1):
-    servers = [
-        {
-            "region": RECOVERY,
-            "origin": "AWS",
-            "origin_region": ORIGIN,
-            "hostname": f"web-{n:02d}",
-            "state": "CONTINUOUS",
-        }
-        for n in range(1, count + 1)
-    ]
-    return {"region": ORIGIN, "timing": FAST, "source_servers": servers}
-
-
-def on_prem_fleet(count=1):
-    servers = [{"region": RECOVERY, "hostname": f"db-{n:02d}", "state": "CONTINUOUS"} for n in range(1, count + 1)]
-    return {"region": RECOVERY, "timing": FAST, "source_servers": servers}
-
-
-def recover(emu, drill=False):
-    """A recovery (or drill) of every source server of the recovery Region; the instance IDs."""
-    drs = emu.client("drs", region=RECOVERY)
-    servers = [s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"]]
-    drs.start_recovery(sourceServers=[{"sourceServerID": s} for s in servers], isDrill=drill)
-    emu.advance(600)
-    items = drs.describe_recovery_instances(filters={"sourceServerIDs": servers})["items"]
-    return sorted(i["recoveryInstanceID"] for i in items if i["isDrill"] == drill)
 
 
 def run(emu, check_mode=False, **options):
     args = {**emulator_args(emu, RECOVERY), "poll_interval": 0.1, "wait_timeout": 120, **options}
     return run_module(drs_failback, args, check_mode=check_mode)
-
-
-def mutating(emu, since=0):
-    return [
-        (c["operation"], c["region"], c.get("params"))
-        for c in emu.calls("drs")
-        if c["seq"] > since and c["operation"] in MUTATING
-    ]
-
-
-def last_seq(emu):
-    calls = emu.calls()
-    return calls[-1]["seq"] if calls else 0
 
 
 def ok(result):

@@ -8,18 +8,8 @@ ARN, hostname, pending action), and the fixed number of reads it costs.
 from __future__ import annotations
 
 from ansible_collections.drs.orchestration.plugins.modules import drs_recovery_instance_info
+from tests.failback_fleets import FAST, ORIGIN, RECOVERY
 from tests.module_harness import emulator_args, run_module
-
-RECOVERY = "us-west-2"
-ORIGIN = "us-east-1"
-FAST = {
-    "initiation_step_seconds": 5,
-    "snapshot_seconds": 10,
-    "job_start_seconds": 5,
-    "launch_seconds": 30,
-    "failback_client_step_seconds": 5,
-    "replication_bytes_per_second": 1024**3,
-}
 
 
 def mixed_fleet():

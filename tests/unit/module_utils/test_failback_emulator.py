@@ -22,46 +22,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import describe_recovery_instances
 from emulator.testing import shared_session
-
-RECOVERY = "us-west-2"
-ORIGIN = "us-east-1"
-FAST = {
-    "initiation_step_seconds": 5,
-    "snapshot_seconds": 10,
-    "job_start_seconds": 5,
-    "launch_seconds": 30,
-    "terminate_seconds": 10,
-    "failback_client_step_seconds": 5,
-    "replication_bytes_per_second": 1024**3,
-}
-MUTATING = (
-    "ReverseReplication",
-    "StartReplication",
-    "StartRecovery",
-    "StartFailbackLaunch",
-    "StopFailback",
-    "StopReplication",
-    "TerminateRecoveryInstances",
-)
-
-
-def aws_fleet(count=1):
-    servers = [
-        {
-            "region": RECOVERY,
-            "origin": "AWS",
-            "origin_region": ORIGIN,
-            "hostname": f"web-{n:02d}",
-            "state": "CONTINUOUS",
-        }
-        for n in range(1, count + 1)
-    ]
-    return {"region": ORIGIN, "timing": FAST, "source_servers": servers}
-
-
-def on_prem_fleet(count=1):
-    servers = [{"region": RECOVERY, "hostname": f"db-{n:02d}", "state": "CONTINUOUS"} for n in range(1, count + 1)]
-    return {"region": RECOVERY, "timing": FAST, "source_servers": servers}
+from tests.failback_fleets import ORIGIN, RECOVERY, aws_fleet, last_seq, mutating, on_prem_fleet, recover
 
 
 class VirtualTime:
@@ -85,30 +46,6 @@ def clients_of(emu, region=RECOVERY):
     if region not in cache:
         cache[region] = Clients.from_session(shared_session(), region, emu.endpoint)
     return cache[region]
-
-
-def recover(emu, drill=False):
-    """Launch a recovery (or drill) of every source server of the recovery Region; their recovery instance IDs."""
-    drs = emu.client("drs", region=RECOVERY)
-    servers = [s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"]]
-    drs.start_recovery(sourceServers=[{"sourceServerID": s} for s in servers], isDrill=drill)
-    emu.advance(600)
-    items = drs.describe_recovery_instances(filters={"sourceServerIDs": servers})["items"]
-    return sorted(i["recoveryInstanceID"] for i in items if i["isDrill"] == drill)
-
-
-def mutating(emu, since=0):
-    """(operation, region, params) of every mutating DRS call sent, in order."""
-    return [
-        (c["operation"], c["region"], c.get("params"))
-        for c in emu.calls("drs")
-        if c["seq"] > since and c["operation"] in MUTATING
-    ]
-
-
-def last_seq(emu):
-    calls = emu.calls()
-    return calls[-1]["seq"] if calls else 0
 
 
 def ensure(emu, ids, state, time=None, **options):
