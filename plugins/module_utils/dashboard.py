@@ -22,6 +22,7 @@ import json
 import math
 
 from .errors import InputError
+from .records import as_dict
 from .replication import DATA_REPLICATION_STATES, SYNCING_STATES, UNKNOWN_STATE, human_duration, state_label
 
 # Badge tone and chart colour per state; states newer than the model get the "other" grey.
@@ -283,10 +284,6 @@ RECOVERY_CSV_COLUMNS = (
 )
 
 
-def _mapping(value):
-    return value if isinstance(value, dict) else {}
-
-
 def _text(value):
     return value if isinstance(value, str) else None
 
@@ -328,7 +325,7 @@ def _collect_recovery(value, records, errors, region):
             _collect_recovery(result, records, errors, region=_loop_region(result))
         return
     if value.get("failed"):
-        where = region or _mapping(_mapping(value.get("invocation")).get("module_args")).get("region")
+        where = region or as_dict(as_dict(value.get("invocation")).get("module_args")).get("region")
         errors.append({"region": where or "", "message": str(value.get("msg") or "the read failed")})
         return
     if value.get("skipped"):
@@ -369,7 +366,7 @@ def failback_status(record):
     ``reverse_replication_status`` holds it for both origins; the label of the raw
     ``failback.state`` is the fallback for records that lack it.
     """
-    return record.get("reverse_replication_status") or _mapping(record.get("failback")).get("label") or UNKNOWN_STATUS
+    return record.get("reverse_replication_status") or as_dict(record.get("failback")).get("label") or UNKNOWN_STATUS
 
 
 def recovery_summary(records):
@@ -396,7 +393,7 @@ def reverse_progress(record):
     instance's own failback replication to the Failback Client, by bytes.
     """
     if record.get("origin_environment") == "AWS":
-        server = _mapping(record.get("reversed_direction_source_server"))
+        server = as_dict(record.get("reversed_direction_source_server"))
         if not (server.get("belongs_to_this_instance") and server.get("replicating_this_instance")):
             return None
         return {
@@ -404,9 +401,9 @@ def reverse_progress(record):
             "label": server.get("state_label") or UNKNOWN_STATUS,
             "bytes": "",
         }
-    replication = _mapping(record.get("replication"))
+    replication = as_dict(record.get("replication"))
     state = replication.get("state")
-    failback_state = _mapping(record.get("failback")).get("state")
+    failback_state = as_dict(record.get("failback")).get("state")
     if failback_state not in FAILBACK_SYNCING_STATES and (state is None or state in REPLICATION_NOT_STARTED):
         return None
     total = replication.get("total_bytes") or 0
@@ -426,9 +423,9 @@ def _bounded_percent(value):
 
 def failback_initiation(record):
     """Where the 18-step failback initiation (Failback Client path) stands while it is not finished; else None."""
-    replication = _mapping(record.get("replication"))
-    initiation = _mapping(replication.get("initiation"))
-    steps = {s.get("name"): s for s in map(_mapping, initiation.get("steps") or ()) if s.get("name")}
+    replication = as_dict(record.get("replication"))
+    initiation = as_dict(replication.get("initiation"))
+    steps = {s.get("name"): s for s in map(as_dict, initiation.get("steps") or ()) if s.get("name")}
     current = steps.get(_text(initiation.get("current_step")))
     failed = steps.get(_text(initiation.get("failed_step")))
     initiating = replication.get("state") == "INITIATING" or current is not None
@@ -482,7 +479,7 @@ def recovery_row(record):
         "ec2_tone": EC2_TONES.get(ec2_state, "other"),
         "status": status,
         "status_tone": FAILBACK_TONES.get(status, "other"),
-        "failback_state": _mapping(record.get("failback")).get("state") or "",
+        "failback_state": as_dict(record.get("failback")).get("state") or "",
         "progress": reverse_progress(record),
         "initiation": failback_initiation(record),
         "reversed": _reversed_server(record),
@@ -636,10 +633,10 @@ def _cell(value):
 
 
 def recovery_csv_row(record):
-    failback = _mapping(record.get("failback"))
-    replication = _mapping(record.get("replication"))
-    initiation = _mapping(replication.get("initiation"))
-    server = _mapping(record.get("reversed_direction_source_server"))
+    failback = as_dict(record.get("failback"))
+    replication = as_dict(record.get("replication"))
+    initiation = as_dict(replication.get("initiation"))
+    server = as_dict(record.get("reversed_direction_source_server"))
     progress = reverse_progress(record)
     aws = record.get("origin_environment") == "AWS"
     return {

@@ -13,19 +13,10 @@ import csv
 import json
 from html.parser import HTMLParser
 
+from tests.failback_fleets import FAST, ORIGIN, RECOVERY
 from tests.module_harness import REPO, run_playbook
 
 PLAYBOOK = REPO / "playbooks" / "replication_status.yml"
-RECOVERY = "us-west-2"
-ORIGIN = "us-east-1"
-FAST = {
-    "initiation_step_seconds": 5,
-    "snapshot_seconds": 10,
-    "job_start_seconds": 5,
-    "launch_seconds": 30,
-    "failback_client_step_seconds": 5,
-    "replication_bytes_per_second": 1024**3,
-}
 FLEET = {
     "region": ORIGIN,
     "timing": FAST,
