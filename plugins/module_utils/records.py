@@ -146,7 +146,7 @@ class StepTable:
 
     def __init__(self, steps):
         self.rows = tuple((index, name, text) for index, (name, text) in enumerate(steps, start=1))
-        self.names = frozenset(name for name, _ in steps)
+        self.names = frozenset(name for name, _label in steps)
 
 
 def initiation(raw, table):
