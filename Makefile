@@ -38,7 +38,7 @@ SANITY_AWS := $(SANITY_ROOT)/amazon/aws
 SANITY_PYTHON := 3.13
 SANITY_PYTHON_OLDEST := 3.12
 SANITY_LOG := build/sanity.log
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 # Without ANSIBLE_COLLECTIONS_PATH, which points at the working tree: only the copy counts.
 ANSIBLE_TEST := env -u ANSIBLE_COLLECTIONS_PATH ansible-test sanity --venv --color no
 
