@@ -2,7 +2,8 @@
 
 Source servers replicate to ``RECOVERY``; the AWS-origin ones came from ``ORIGIN``. The
 fleets run on ``FAST`` timings so a recovery, a reverse replication or a failback takes
-virtual minutes. ``recover`` launches a recovery (or drill) of every source server;
+virtual minutes. ``recover`` launches a recovery (or drill) of every source server and
+``launch`` one of chosen hostnames;
 ``mutating`` reads back, from the emulator's call log, the DRS calls that change
 something, so a test asserts exactly what was sent.
 """
@@ -75,3 +76,19 @@ def last_seq(emu):
     """The sequence number of the last call the emulator logged (0 before any): a mark for :func:`mutating`."""
     calls = emu.calls()
     return calls[-1]["seq"] if calls else 0
+
+
+def launch(emu, hostnames, drill):
+    """Recovery (or drill) instances of these hostnames in the recovery Region: {hostname: recovery instance ID}."""
+    drs = emu.client("drs", region=RECOVERY)
+    servers = {
+        s["sourceProperties"]["identificationHints"]["hostname"]: s["sourceServerID"]
+        for s in drs.describe_source_servers(filters={})["items"]
+    }
+    drs.start_recovery(sourceServers=[{"sourceServerID": servers[h]} for h in hostnames], isDrill=drill)
+    emu.advance(600)
+    items = drs.describe_recovery_instances(filters={})["items"]
+    return {
+        h: next(i["recoveryInstanceID"] for i in items if i["sourceServerID"] == servers[h] and i["isDrill"] == drill)
+        for h in hostnames
+    }

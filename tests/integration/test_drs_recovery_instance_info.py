@@ -8,7 +8,7 @@ ARN, hostname, pending action), and the fixed number of reads it costs.
 from __future__ import annotations
 
 from ansible_collections.drs.orchestration.plugins.modules import drs_recovery_instance_info
-from tests.failback_fleets import FAST, ORIGIN, RECOVERY
+from tests.failback_fleets import FAST, ORIGIN, RECOVERY, launch
 from tests.module_harness import emulator_args, run_module
 
 
@@ -21,21 +21,6 @@ def mixed_fleet():
             {"region": RECOVERY, "origin": "AWS", "origin_region": ORIGIN, "hostname": "web-02", "state": "CONTINUOUS"},
             {"region": RECOVERY, "hostname": "db-01", "state": "CONTINUOUS"},
         ],
-    }
-
-
-def launch(emu, hostnames, drill):
-    drs = emu.client("drs", region=RECOVERY)
-    servers = {
-        s["sourceProperties"]["identificationHints"]["hostname"]: s["sourceServerID"]
-        for s in drs.describe_source_servers(filters={})["items"]
-    }
-    drs.start_recovery(sourceServers=[{"sourceServerID": servers[h]} for h in hostnames], isDrill=drill)
-    emu.advance(600)
-    items = drs.describe_recovery_instances(filters={})["items"]
-    return {
-        h: next(i["recoveryInstanceID"] for i in items if i["sourceServerID"] == servers[h] and i["isDrill"] == drill)
-        for h in hostnames
     }
 
 

@@ -13,7 +13,7 @@ import csv
 import json
 from html.parser import HTMLParser
 
-from tests.failback_fleets import FAST, ORIGIN, RECOVERY
+from tests.failback_fleets import FAST, ORIGIN, RECOVERY, launch
 from tests.module_harness import REPO, run_playbook
 
 PLAYBOOK = REPO / "playbooks" / "replication_status.yml"
@@ -74,22 +74,6 @@ def parse(html):
     parser = RecoveryRows()
     parser.feed(html)
     return parser
-
-
-def launch(emu, hostnames, drill):
-    """Recovery (or drill) instances of these hostnames in the recovery Region: {hostname: recovery instance ID}."""
-    drs = emu.client("drs", region=RECOVERY)
-    servers = {
-        s["sourceProperties"]["identificationHints"]["hostname"]: s["sourceServerID"]
-        for s in drs.describe_source_servers(filters={})["items"]
-    }
-    drs.start_recovery(sourceServers=[{"sourceServerID": servers[h]} for h in hostnames], isDrill=drill)
-    emu.advance(600)
-    items = drs.describe_recovery_instances(filters={})["items"]
-    return {
-        h: next(i["recoveryInstanceID"] for i in items if i["sourceServerID"] == servers[h] and i["isDrill"] == drill)
-        for h in hostnames
-    }
 
 
 def failed_over(emulator_factory):
