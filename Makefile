@@ -29,6 +29,12 @@ COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_PATH)
 COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/drs/orchestration
 
+# Some machine images set PYTHONDONTWRITEBYTECODE: then every Python process (each
+# pytest worker, each emulator, pytest's assertion rewriting) compiles this repo's
+# sources again, which cost about a minute of CPU per `make test`. The caches go to
+# __pycache__ (ignored by git and by the collection build).
+unexport PYTHONDONTWRITEBYTECODE
+
 # ansible-test works on a real copy of the built collection (what ships, nothing
 # from build_ignore), with amazon.aws copied beside it.
 DIST_DIR := build/dist
