@@ -26,12 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 def _share_botocore_loaders() -> None:
     """Let every botocore session of this process share one data loader per data path.
 
-    ``AnsibleAWSModule.client`` builds a new boto3 session for every client, and each
+    Every module run builds its boto3 session (``Clients.from_module``), and each
     session's loader parses the service models again (EC2's is megabytes of JSON): in a
     test process that runs modules hundreds of times, that parsing was half the CPU. A
     loader is a botocore session component meant to be shared; its cache holds the same
     files read from the same paths, so what the modules send and receive is unchanged.
-    (A real module run is one process with a handful of clients: it never sees this.)
+    (A real module run is one process with one session: it never sees this.)
     """
     loaders: dict[str | None, botocore.loaders.Loader] = {}
 

@@ -12,7 +12,7 @@ Reads and writes are treated differently on purpose:
   mutating call may have executed, and the caller must reconcile (look the effect up)
   before deciding to call again: see :func:`is_ambiguous`.
 
-No Ansible import here: modules hand in ``module.client`` through
+No Ansible import here: modules hand in their connection settings through
 :meth:`Clients.from_module`, the Lambda handler and the benchmarks use boto3 directly.
 """
 
@@ -22,6 +22,10 @@ import functools
 import random
 import time
 
+from .errors import InputError
+
+# Added to botocore's User-Agent header, so AWS-side logs show which tool called.
+USER_AGENT_EXTRA = "drs.orchestration"
 READ_CONFIG = {"retries": {"mode": "standard", "max_attempts": 10}}
 WRITE_CONFIG = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
@@ -41,7 +45,10 @@ class Clients:
     def _get(self, service, region, kind, config):
         key = (service, region or self.region, kind)
         if key not in self._cache:
-            self._cache[key] = self._make(service, region or self.region, config)
+            try:
+                self._cache[key] = self._make(service, region or self.region, config)
+            except ValueError as exc:  # botocore's answer to a malformed endpoint_url
+                raise InputError(f"Cannot build the AWS {service} client: {exc}") from None
         return self._cache[key]
 
     def reader(self, service, region=None):
@@ -51,16 +58,37 @@ class Clients:
         return self._get(service, region, "write", WRITE_CONFIG)
 
     @classmethod
-    def from_module(cls, module):
-        """Clients built by an ``AnsibleAWSModule`` (credentials, endpoint_url, aws_config apply)."""
+    def from_module(cls, connection):
+        """Clients for an ``AnsibleAWSModule`` run, all from one boto3 session.
 
-        def make(service, region, config):
-            extra = {"config": config}
-            if region:
-                extra["region"] = region
-            return module.client(service, **extra)
+        :param connection: what amazon.aws' ``get_aws_connection_info(module)`` returns:
+            ``(region, endpoint_url, kwargs)``, the module's region, ``endpoint_url`` and
+            boto3 arguments (credentials or ``profile_name``, ``verify`` from
+            ``validate_certs`` / ``aws_ca_bundle``, ``aws_config``).
 
-        return cls(make, region=module.region)
+        ``module.client()`` would build a new boto3 session for every client, and each
+        session parses the endpoint data and the service models again (0.1-0.2 s per
+        client; a module run needs up to six). One session per run parses them once.
+
+        The user's ``aws_config`` applies (timeouts, proxies, ...) except ``retries``: the
+        retry policy stays the core's, so no setting can make botocore resend a write.
+        """
+        import boto3
+        from botocore.config import Config
+
+        region, endpoint_url, kwargs = connection
+        kwargs = dict(kwargs)
+        user_config = kwargs.pop("aws_config", None)
+        session = boto3.session.Session(profile_name=kwargs.pop("profile_name", None))
+
+        def make(service, region_name, config):
+            merged = Config(user_agent_extra=USER_AGENT_EXTRA)
+            if user_config is not None:
+                merged = merged.merge(user_config)
+            merged = merged.merge(Config(**config))
+            return session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=merged, **kwargs)
+
+        return cls(make, region=region)
 
     @classmethod
     def from_session(cls, session=None, region=None, endpoint_url=None):

@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one place where a module hands over to the core and turns failures into messages.
 
-Modules stay thin: build the argument spec, call :func:`run_core` with a function of
-``Clients``, exit with its result. Core errors become ``fail_json`` with the error's
-details (so partial results are never lost); AWS errors become ``fail_json_aws``.
+Modules stay thin: build the argument spec, call :func:`run_core` with amazon.aws'
+connection settings and a function of ``Clients``, exit with its result. Core errors
+become ``fail_json`` with the error's details (so partial results are never lost); AWS
+errors become ``fail_json_aws``.
 ``module`` is duck-typed (an ``AnsibleAWSModule``): this file imports nothing from Ansible.
 """
 
@@ -14,17 +15,18 @@ from .aws import Clients
 from .errors import DrsOrchestrationError
 
 
-def run_core(module, action, what):
+def run_core(module, connection, action, what):
     """Return ``action(clients)``; on failure call the module's fail method (which exits).
 
+    :param connection: amazon.aws' ``get_aws_connection_info(module)``, see
+        :meth:`Clients.from_module`
     :param action: (Clients) -> dict, the core call with the module's options bound
     :param what: what was being done, for AWS error messages ("installing the agent")
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    clients = Clients.from_module(module)
     try:
-        return action(clients)
+        return action(Clients.from_module(connection))
     except DrsOrchestrationError as exc:
         module.fail_json(msg=exc.message, **exc.details)
     except (BotoCoreError, ClientError) as exc:

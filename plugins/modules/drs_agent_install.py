@@ -509,6 +509,7 @@ planned_batches:
   sample: [{"batch": 1, "instance_ids": ["i-0123456789abcdef0"]}]
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.agent_install import (
@@ -571,7 +572,7 @@ def main():
         warn(result.get("notices"))
         return result
 
-    result = run_core(module, action, "installing the AWS Replication Agent")
+    result = run_core(module, get_aws_connection_info(module), action, "installing the AWS Replication Agent")
     module.exit_json(**result)
 
 

@@ -338,6 +338,7 @@ wait:
   sample: {polls: 14, elapsed_seconds: 1690.4}
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.failback import STATES, ensure_failback
@@ -377,7 +378,7 @@ def main():
             **wait_options(module),
         )
 
-    result = run_core(module, action, "failing back DRS recovery instances")
+    result = run_core(module, get_aws_connection_info(module), action, "failing back DRS recovery instances")
     module.exit_json(**result)
 
 

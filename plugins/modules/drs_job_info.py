@@ -135,6 +135,7 @@ missing_job_ids:
   sample: []
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.jobs import INITIATORS, JOB_TYPES, describe_jobs
@@ -169,7 +170,7 @@ def main():
         found = {j["job_id"] for j in jobs}
         return {"changed": False, "jobs": jobs, "missing_job_ids": [i for i in p["job_ids"] or () if i not in found]}
 
-    module.exit_json(**run_core(module, action, "describing DRS jobs"))
+    module.exit_json(**run_core(module, get_aws_connection_info(module), action, "describing DRS jobs"))
 
 
 if __name__ == "__main__":

@@ -278,6 +278,7 @@ already_absent:
   sample: []
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.recovery import (
@@ -364,7 +365,7 @@ def main():
         return _absent(module, clients)
 
     what = "launching DRS recovery jobs" if module.params["state"] == "present" else "terminating recovery instances"
-    module.exit_json(**run_core(module, action, what))
+    module.exit_json(**run_core(module, get_aws_connection_info(module), action, what))
 
 
 if __name__ == "__main__":

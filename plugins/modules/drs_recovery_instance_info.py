@@ -190,6 +190,7 @@ summary:
   sample: {total: 3, by_status: {Ready: 1, Synchronizing: 2}, by_origin: {AWS: 3}, drills: 0, pending_actions: 3}
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import (
@@ -254,7 +255,7 @@ def main():
         records = select(records, params["origin_environment"], params["drill"], params["include_terminated"])
         return {"recovery_instances": records, "missing": missing, "summary": summarize(records)}
 
-    result = run_core(module, action, "reading DRS recovery instances")
+    result = run_core(module, get_aws_connection_info(module), action, "reading DRS recovery instances")
     module.exit_json(changed=False, **result)
 
 

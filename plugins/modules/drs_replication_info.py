@@ -349,6 +349,7 @@ wait:
   sample: {polls: 12, elapsed_seconds: 660.2, reached: true}
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.drs.orchestration.plugins.module_utils.replication import ReplicationQuery, run_query
@@ -378,7 +379,7 @@ def main():
         query = ReplicationQuery.from_options(default_region=clients.region, **core_options(module, argument_spec))
         return run_query(clients, query)
 
-    result = run_core(module, action, "reading DRS replication status")
+    result = run_core(module, get_aws_connection_info(module), action, "reading DRS replication status")
     module.exit_json(changed=False, **result)
 
 

@@ -153,6 +153,8 @@ def test_quota_notice_becomes_a_task_warning(emulator_factory):
         ({"document_version": "latest"}, ["version number, $LATEST or $DEFAULT"]),
         ({"poll_interval": 0}, ["poll_interval must be a number of seconds above 0"]),
         ({"output_s3_key_prefix": "logs/"}, ["output_s3_bucket"]),
+        ({"endpoint_url": "no scheme here"}, ["Cannot build the AWS", "client: Invalid endpoint: no scheme here"]),
+        ({"profile": "ops"}, ["Passing both a profile and access tokens is not supported"]),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_sent(emu, options, fragments):

@@ -108,6 +108,54 @@ def test_clients_are_cached_per_service_region_and_kind():
     assert made[1][2] == {"mode": "standard", "total_max_attempts": 1}
 
 
+def connection(endpoint_url="http://127.0.0.1:1", **kwargs):
+    """What amazon.aws' get_aws_connection_info returns for keys, no profile."""
+    kwargs = {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "secret", "verify": True, **kwargs}
+    return "us-east-1", endpoint_url, kwargs
+
+
+def test_a_module_run_builds_all_its_clients_from_one_session(monkeypatch):
+    sessions = []
+    real = aws_boto3_session()
+
+    class CountingSession(real):
+        def __init__(self, *args, **kwargs):
+            sessions.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr("boto3.session.Session", CountingSession)
+    clients = aws.Clients.from_module(connection())
+    made = [clients.reader("drs"), clients.writer("drs"), clients.reader("ssm"), clients.reader("drs", "eu-west-1")]
+    assert sessions == [{"profile_name": None}]
+    assert [c.meta.region_name for c in made] == ["us-east-1", "us-east-1", "us-east-1", "eu-west-1"]
+    assert {c.meta.endpoint_url for c in made} == {"http://127.0.0.1:1"}
+    assert made[1].meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert "drs.orchestration" in made[0].meta.config.user_agent_extra
+
+
+def test_the_users_aws_config_applies_but_cannot_make_writes_retry():
+    from botocore.config import Config
+
+    user = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=7)
+    clients = aws.Clients.from_module(connection(aws_config=user))
+    writer, reader = clients.writer("drs"), clients.reader("drs")
+    assert writer.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert reader.meta.config.retries == {"mode": "standard", "total_max_attempts": 11}
+    assert writer.meta.config.connect_timeout == reader.meta.config.connect_timeout == 7
+
+
+def test_a_malformed_endpoint_url_is_an_input_error_not_a_traceback():
+    clients = aws.Clients.from_module(connection(endpoint_url="no scheme here"))
+    with pytest.raises(aws.InputError, match="Cannot build the AWS drs client: Invalid endpoint: no scheme here"):
+        clients.reader("drs")
+
+
+def aws_boto3_session():
+    import boto3.session
+
+    return boto3.session.Session
+
+
 def test_paginate_walks_every_page_against_the_emulator(emulator_factory):
     emu = emulator_factory({"instances": [{"name": f"web-{n}"} for n in range(12)]})
     ec2 = emu.client("ec2")
