@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 import urllib.error
 
 import pytest
 from botocore.exceptions import ClientError
 
 from emulator.validate import StrictResponses
-from tests.module_harness import run_playbook
+from tests.module_harness import emulator_args, run_module
 
 WEB1, WEB2, WIN1, DB1 = "i-0ccccccccccccccc1", "i-0ccccccccccccccc2", "i-0ccccccccccccccc3", "i-0ccccccccccccccc4"
 FLEET = {
@@ -206,33 +205,11 @@ def test_instances_are_scoped_to_their_region_and_account(emulator_factory):
     assert len(instances(emu.client("ec2").describe_instances())) == 4
 
 
-def test_amazon_aws_ec2_instance_info_reads_the_fleet_through_the_emulator(emu, tmp_path):
-    playbook = tmp_path / "info.yml"
-    playbook.write_text(
-        textwrap.dedent(
-            f"""
-            - hosts: localhost
-              gather_facts: false
-              module_defaults:
-                group/aws:
-                  endpoint_url: {emu.endpoint}
-                  region: us-east-1
-                  access_key: {emu.env()["AWS_ACCESS_KEY_ID"]}
-                  secret_key: {emu.env()["AWS_SECRET_ACCESS_KEY"]}
-              tasks:
-                - amazon.aws.ec2_instance_info:
-                    filters:
-                      "tag:app": shop
-                  register: shop
-                - ansible.builtin.copy:
-                    dest: {tmp_path / "result.txt"}
-                    content: "{{{{ shop.instances | map(attribute='instance_id') | join(',') }}}}"
-            """
-        )
-    )
+def test_amazon_aws_ec2_instance_info_reads_the_fleet_through_the_emulator(emu):
+    from ansible_collections.amazon.aws.plugins.modules import ec2_instance_info
 
-    result = run_playbook(playbook, env={"NO_PROXY": "127.0.0.1"})
+    result = run_module(ec2_instance_info, {**emulator_args(emu, "us-east-1"), "filters": {"tag:app": "shop"}})
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "result.txt").read_text() == f"{WEB1},{WEB2}"
+    assert result.get("failed") is not True, result.get("msg")
+    assert [i["instance_id"] for i in result["instances"]] == [WEB1, WEB2]
     assert emu.count("ec2", "DescribeInstances") == 1

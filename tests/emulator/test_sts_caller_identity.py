@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
-
 import pytest
 
 from emulator.validate import StrictResponses
-from tests.module_harness import run_playbook
+from tests.module_harness import emulator_args, run_module
 
 OTHER_KEY = "AKIAOTHERACCOUNT0000"
 OTHER_ACCOUNT = "210987654321"
@@ -51,34 +48,13 @@ def test_the_call_log_records_the_account_of_each_caller(emu):
     assert [c["account_id"] for c in emu.calls("sts", "GetCallerIdentity")] == ["111122223333", OTHER_ACCOUNT]
 
 
-def test_amazon_aws_caller_info_works_without_the_iam_alias(emu, tmp_path):
+def test_amazon_aws_caller_info_works_without_the_iam_alias(emu):
     """aws_caller_info also calls iam:ListAccountAliases; IAM is not emulated, and the module
     treats that failure as "no alias" (documented in emulator/README.md)."""
-    playbook = tmp_path / "caller.yml"
-    playbook.write_text(
-        textwrap.dedent(
-            f"""
-            - hosts: localhost
-              gather_facts: false
-              module_defaults:
-                group/aws:
-                  endpoint_url: {emu.endpoint}
-                  region: us-east-1
-                  access_key: {OTHER_KEY}
-                  secret_key: {emu.env()["AWS_SECRET_ACCESS_KEY"]}
-              tasks:
-                - amazon.aws.aws_caller_info:
-                  register: caller
-                - ansible.builtin.copy:
-                    dest: {tmp_path / "caller.json"}
-                    content: "{{{{ caller | to_json }}}}"
-            """
-        )
-    )
+    from ansible_collections.amazon.aws.plugins.modules import aws_caller_info
 
-    result = run_playbook(playbook, env={"NO_PROXY": "127.0.0.1"})
+    caller = run_module(aws_caller_info, {**emulator_args(emu, "us-east-1"), "access_key": OTHER_KEY})
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    caller = json.loads((tmp_path / "caller.json").read_text())
+    assert caller.get("failed") is not True, caller.get("msg")
     assert caller["account"] == OTHER_ACCOUNT
     assert "account_alias" not in caller
