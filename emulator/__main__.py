@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import DEFAULT_PORT
@@ -22,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and random faults")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--endpoint-file",
+        metavar="PATH",
+        help="once listening, write the endpoint URL to PATH (atomically: a script can wait for the file)",
+    )
     args = parser.parse_args(argv)
     try:
         fleet = Fleet.load(args.fleet) if args.fleet else Fleet.empty()
@@ -35,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     instances = len(fleet.instances)
     print(f"emulator listening on {server.endpoint} (speed {args.speed}x, {instances} instances)", flush=True)
+    if args.endpoint_file:
+        try:
+            _write_atomically(args.endpoint_file, server.endpoint + "\n")
+        except OSError as exc:
+            server.httpd.server_close()
+            print(f"emulator: cannot write the endpoint file: {exc}", file=sys.stderr)
+            return 2
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -45,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.httpd.server_close()
     return 0
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never seen half-written."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

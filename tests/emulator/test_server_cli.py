@@ -54,13 +54,17 @@ def cli(tmp_path):
 def test_the_cli_serves_the_fleet_on_a_free_loopback_port(cli, tmp_path):
     fleet = tmp_path / "fleet.yml"
     fleet.write_text(yaml.safe_dump({"account_id": "444455556666", "instances": [{"name": "web-01"}]}))
-    proc = cli("--fleet", str(fleet), "--speed", "60", "--port", "0")
+    endpoint_file = tmp_path / "endpoint"
+    proc = cli("--fleet", str(fleet), "--speed", "60", "--port", "0", "--endpoint-file", str(endpoint_file))
 
     line = first_line(proc)
     match = re.search(r"listening on (http://127\.0\.0\.1:(\d+)) \(speed 60\.0x, 1 instances\)", line)
     assert match, line
     endpoint = match.group(1)
     admin = EmulatorAdmin(endpoint)
+    assert admin.health()["ok"] is True  # serving: the endpoint file is written before the first request is read
+    assert endpoint_file.read_text() == endpoint + "\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("endpoint")] == ["endpoint"]
     sts = boto3.client(
         "sts",
         region_name="us-east-1",
@@ -70,13 +74,19 @@ def test_the_cli_serves_the_fleet_on_a_free_loopback_port(cli, tmp_path):
         config=Config(proxies={}),
     )
 
-    assert admin.health()["ok"] is True
     assert admin.clock()["speed"] == 60.0
     assert sts.get_caller_identity()["Account"] == "444455556666"
     assert len(admin.service("ec2", "add-instance", name="web-02")["instance_id"]) == 19
 
     proc.terminate()
     assert proc.wait(timeout=30) is not None
+
+
+def test_the_cli_stops_when_it_cannot_write_the_endpoint_file(cli, tmp_path):
+    proc = cli("--port", "0", "--endpoint-file", str(tmp_path / "missing-directory" / "endpoint"))
+
+    assert proc.wait(timeout=60) == 2
+    assert "cannot write the endpoint file: [Errno 2] No such file or directory" in proc.stderr.read()
 
 
 def test_the_cli_refuses_a_bad_fleet_file_with_a_clear_message(cli, tmp_path):
