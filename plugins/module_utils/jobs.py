@@ -131,13 +131,41 @@ def describe_jobs(
     """Jobs matching all the given filters, latest first.
 
     :param job_ids: job IDs (validated; chunked by 1000 per DescribeJobs call); IDs DRS
-        does not know are simply absent from the result
+        does not know are simply absent from the result (:func:`job_info` names them)
     :param from_date: / :param to_date: creation-time bounds (datetime, ISO text or epoch)
     :param job_type: LAUNCH, TERMINATE or CREATE_CONVERTED_SNAPSHOT (one or a list)
     :param initiated_by: START_DRILL, START_RECOVERY, FAILBACK, ... (one or a list)
     :param include_log_items: add ``log_items`` to each job (one paginated
         DescribeJobLogItems per job)
     :returns: list of :func:`job_record` dicts
+    """
+    return job_info(
+        clients,
+        region,
+        job_ids=job_ids,
+        from_date=from_date,
+        to_date=to_date,
+        job_type=job_type,
+        initiated_by=initiated_by,
+        include_log_items=include_log_items,
+    )["jobs"]
+
+
+def job_info(
+    clients,
+    region,
+    job_ids=None,
+    from_date=None,
+    to_date=None,
+    job_type=None,
+    initiated_by=None,
+    include_log_items=False,
+):
+    """What ``drs_job_info`` returns: :func:`describe_jobs`' ``jobs``, and ``missing_job_ids``.
+
+    ``missing_job_ids`` are the given IDs DRS does not know in ``region`` (absent from its
+    DescribeJobs answer), in the order given; a known job that the type, initiator or date
+    filters leave out is not missing.
     """
     ids = check_ids(job_ids, "job", "job_ids")
     types = _as_set(job_type, "job_type", JOB_TYPES)
@@ -152,7 +180,7 @@ def describe_jobs(
         filters["toDate"] = end
     reader = clients.reader("drs", region)
     raw = []
-    if job_ids:
+    if ids:
         for chunk in chunked(ids, JOB_ID_FILTER_MAX):
             raw.extend(paginate(reader, "describe_jobs", "items", filters={**filters, "jobIDs": chunk}))
     else:
@@ -169,7 +197,8 @@ def describe_jobs(
     if include_log_items:
         for record in jobs:
             record["log_items"] = describe_job_log_items(clients, region, record["job_id"])
-    return jobs
+    known = {job.get("jobID") for job in raw}
+    return {"jobs": jobs, "missing_job_ids": [i for i in ids if i not in known]}
 
 
 def _jobs_by_ids(reader, ids):

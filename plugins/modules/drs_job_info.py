@@ -138,7 +138,7 @@ missing_job_ids:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.drs.orchestration.plugins.module_utils.jobs import INITIATORS, JOB_TYPES, describe_jobs
+from ansible_collections.drs.orchestration.plugins.module_utils.jobs import INITIATORS, JOB_TYPES, job_info
 from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
 from ansible_collections.drs.orchestration.plugins.module_utils.validation import check_region
 
@@ -157,7 +157,7 @@ def main():
     def action(clients):
         p = module.params
         check_region(module.region, "region")
-        jobs = describe_jobs(
+        found = job_info(
             clients,
             module.region,
             job_ids=p["job_ids"],
@@ -167,8 +167,7 @@ def main():
             initiated_by=p["initiated_by"],
             include_log_items=p["include_log_items"],
         )
-        found = {j["job_id"] for j in jobs}
-        return {"changed": False, "jobs": jobs, "missing_job_ids": [i for i in p["job_ids"] or () if i not in found]}
+        return {"changed": False, **found}
 
     module.exit_json(**run_core(module, get_aws_connection_info(module), action, "describing DRS jobs"))
 

@@ -99,6 +99,15 @@ def test_unknown_job_ids_are_absent_from_the_answer(env):
     assert [j["job_id"] for j in found] == [job_id]
 
 
+def test_only_ids_drs_does_not_know_are_missing_not_those_the_filters_leave_out(env):
+    drill = env.start(env.server_ids[:1])
+    unknown = "drsjob-00000000000000000"
+
+    found = jobs.job_info(env.clients, REGION, job_ids=[unknown, drill], initiated_by="START_RECOVERY")
+
+    assert found == {"jobs": [], "missing_job_ids": [unknown]}
+
+
 def test_log_items_are_read_page_by_page(emulator_factory):
     env = Env(emulator_factory, count=40)
     job_id = env.start(env.server_ids)
