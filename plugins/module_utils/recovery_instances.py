@@ -354,9 +354,17 @@ def reverse_replication_status(record):
     On-premises origin: the label of ``failback.state``. Origin AWS: derived from the
     reversed-direction source server, because the recovery instance's failback state is
     not documented to move in that path (ERRATA "Failback, as AWS documents it").
+
+    A failback instance (launched in the origin Region from a reversed-direction server)
+    has failed back: ``Completed``. Reverse replication from it re-protects it towards the
+    recovery Region (API reference, ReverseReplication); it is no failback to come, so it
+    is never ``Ready``, and ``Error`` only while that re-protection is in trouble.
     """
     if record["origin_environment"] != "AWS":
         return record["failback"]["label"]
+    if record["source_replication_direction"] == "FAILBACK" and not record["is_drill"]:
+        view = reversed_active(record)
+        return "Error" if view is not None and _trouble_text(view) else "Completed"
     view = own_reversed_server(record)
     if view is not None and launched_from_reversed(view):
         return "Completed"

@@ -167,7 +167,10 @@ recovery_instances:
           C(belongs_to_this_instance), C(replicating_this_instance). Null when there is none.
       type: dict
     reverse_replication_status:
-      description: The console label for either origin (origin AWS - derived from the reversed-direction server).
+      description:
+        - The console label for either origin (origin AWS - derived from the reversed-direction server).
+        - A failback instance (launched in the origin Region from a reversed-direction server) is C(Completed), or
+          C(Error) while the replication that re-protects it is in trouble; it is never C(Ready).
       type: str
       sample: Synchronizing
     pending_action:

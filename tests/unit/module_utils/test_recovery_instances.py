@@ -479,6 +479,15 @@ def test_a_failback_instance_is_to_be_re_protected_towards_the_recovery_region()
     assert failback_instance_record("CONTINUOUS", original_hint=iid(500))["pending_action"].startswith("Re-protect")
 
 
+def test_a_failback_instance_has_completed_its_failback_and_is_never_ready_for_another():
+    # re-protection replicating it back to the recovery Region is protection, not a failback to launch
+    for state in (None, "INITIAL_SYNC", "CONTINUOUS"):
+        assert failback_instance_record(state)["reverse_replication_status"] == "Completed"
+    stalled = failback_instance_record("STALLED")
+    assert stalled["reverse_replication_status"] == "Error"
+    assert stalled["pending_action"].startswith(f"Fix re-protection replication of {sid(1)} in {RECOVERY_REGION}")
+
+
 def test_a_launch_older_than_the_reversed_replication_is_not_a_failback_launch():
     reversed_item = reversed_server(
         "CONTINUOUS",
