@@ -118,37 +118,12 @@ def _as_set(value, option, allowed):
     return set(values)
 
 
-def describe_jobs(
-    clients,
-    region,
-    job_ids=None,
-    from_date=None,
-    to_date=None,
-    job_type=None,
-    initiated_by=None,
-    include_log_items=False,
-):
-    """Jobs matching all the given filters, latest first.
+def describe_jobs(clients, region, **options):
+    """Jobs matching all the given filters, latest first: :func:`job_info`'s ``jobs``.
 
-    :param job_ids: job IDs (validated; chunked by 1000 per DescribeJobs call); IDs DRS
-        does not know are simply absent from the result (:func:`job_info` names them)
-    :param from_date: / :param to_date: creation-time bounds (datetime, ISO text or epoch)
-    :param job_type: LAUNCH, TERMINATE or CREATE_CONVERTED_SNAPSHOT (one or a list)
-    :param initiated_by: START_DRILL, START_RECOVERY, FAILBACK, ... (one or a list)
-    :param include_log_items: add ``log_items`` to each job (one paginated
-        DescribeJobLogItems per job)
-    :returns: list of :func:`job_record` dicts
+    IDs DRS does not know are simply absent from the result (:func:`job_info` names them).
     """
-    return job_info(
-        clients,
-        region,
-        job_ids=job_ids,
-        from_date=from_date,
-        to_date=to_date,
-        job_type=job_type,
-        initiated_by=initiated_by,
-        include_log_items=include_log_items,
-    )["jobs"]
+    return job_info(clients, region, **options)["jobs"]
 
 
 def job_info(
@@ -161,11 +136,18 @@ def job_info(
     initiated_by=None,
     include_log_items=False,
 ):
-    """What ``drs_job_info`` returns: :func:`describe_jobs`' ``jobs``, and ``missing_job_ids``.
+    """What ``drs_job_info`` returns: the matching ``jobs`` and the ``missing_job_ids``.
 
-    ``missing_job_ids`` are the given IDs DRS does not know in ``region`` (absent from its
-    DescribeJobs answer), in the order given; a known job that the type, initiator or date
-    filters leave out is not missing.
+    :param job_ids: job IDs (validated; chunked by 1000 per DescribeJobs call)
+    :param from_date: / :param to_date: creation-time bounds (datetime, ISO text or epoch)
+    :param job_type: LAUNCH, TERMINATE or CREATE_CONVERTED_SNAPSHOT (one or a list)
+    :param initiated_by: START_DRILL, START_RECOVERY, FAILBACK, ... (one or a list)
+    :param include_log_items: add ``log_items`` to each job (one paginated
+        DescribeJobLogItems per job)
+    :returns: ``{"jobs": [job_record, ...] latest first, "missing_job_ids": [...]}``;
+        ``missing_job_ids`` are the given IDs DRS does not know in ``region`` (absent from
+        its DescribeJobs answer), in the order given: a known job that the type, initiator
+        or date filters leave out is not missing.
     """
     ids = check_ids(job_ids, "job", "job_ids")
     types = _as_set(job_type, "job_type", JOB_TYPES)
