@@ -122,6 +122,13 @@ def error_code(exc):
     return None
 
 
+def is_aws_error(exc):
+    """True for what botocore raises: an AWS error answer or a failure to get one."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, ClientError | BotoCoreError)
+
+
 def error_message(exc):
     response = getattr(exc, "response", None)
     if isinstance(response, dict):

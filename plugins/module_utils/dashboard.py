@@ -175,7 +175,7 @@ def server_row(server, attention):
         "state": state,
         "state_label": server.get("state_label") or state_label(None),
         "tone": state_tone(state),
-        "progress": server.get("progress_percent") or 0.0,
+        "progress": _bounded_percent(server.get("progress_percent")),
         "size": human_bytes(server.get("total_bytes") or 0),
         "lag": human_duration(lag),
         "eta": human_duration(eta.get("seconds_from_now")) if eta.get("timestamp") else "—",
@@ -549,6 +549,9 @@ def build_view(result, title="DRS replication dashboard", recovery=None):
         "missing": result.get("missing") or {},
         "wait": result.get("wait"),
         "failure": result.get("msg") if result.get("failed") else None,
+        "failure_title": "The wait did not succeed"
+        if (result.get("wait") or {}).get("reached") is False
+        else "Not everything could be read",
         "legend_states": [s for s in DATA_REPLICATION_STATES if s in by_state],
         "recovery": recovery_view(recovery_data(recovery)),
     }
@@ -564,7 +567,7 @@ def artifact_data(result, recovery=None):
     their records as ``drs_recovery_instance_info`` returns them, the section's summary
     and the regions that could not be read.
     """
-    keys = ("regions", "as_of", "summary", "servers", "missing", "jobs", "wait")
+    keys = ("regions", "as_of", "summary", "servers", "missing", "jobs", "wait", "errors")
     data = {key: result[key] for key in keys if key in result}
     if recovery is not None:
         data["recovery"] = recovery

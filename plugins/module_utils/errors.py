@@ -31,6 +31,10 @@ class ConflictError(DrsOrchestrationError):
     """The request clashes with the current state (a job already running, not ready yet)."""
 
 
+class IncompleteReadError(DrsOrchestrationError):
+    """Part of a read failed (a region, a permission); ``details`` hold what could be read."""
+
+
 class WaitTimeout(DrsOrchestrationError):
     """A wait ran out of time; ``details['last']`` holds the last snapshot."""
 

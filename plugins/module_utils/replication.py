@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .aws import chunked
-from .errors import InputError, NotFoundError, WaitFailed, WaitTimeout
+from .aws import chunked, error_code, error_message, is_aws_error
+from .errors import IncompleteReadError, InputError, NotFoundError, WaitFailed, WaitTimeout
 from .jobs import describe_jobs
 from .records import (
     REPLICATION_STEPS,
@@ -198,11 +198,14 @@ def _lag(value, now):
 
     The model types it as an ISO 8601 duration on source servers, but as a date-time
     string on recovery instances (ERRATA row 12): a timestamp is read as "lagging since".
+    A value that is neither stays in ``iso`` as AWS sent it, with ``seconds`` None.
     """
     seconds = parse_duration(value)
     if seconds is not None:
         return {"iso": value, "seconds": seconds}
     seconds = seconds_since(value, now)
+    if seconds is None:
+        return {"iso": as_text(value), "seconds": None}
     return {"iso": format_duration(seconds), "seconds": seconds}
 
 
@@ -295,11 +298,14 @@ def attention_reasons(record, lag_threshold=None, stale_after=None, now=None):
     return reasons
 
 
-def summarize(records, lag_threshold=None, stale_after=None, now=None):
-    """Fleet figures: total, by state, by region, ready, syncing, needs attention."""
+def summarize(records, lag_threshold=None, stale_after=None, now=None, regions=()):
+    """Fleet figures: total, by state, by region, ready, syncing, needs attention.
+
+    ``regions`` that were read count in ``by_region`` even without a server (0).
+    """
     by_state = {}
-    by_region = {}
-    by_region_state = {}
+    by_region = dict.fromkeys(regions, 0)
+    by_region_state = {region: {} for region in regions}
     needs_attention = []
     total_bytes = replicated_bytes = 0
     for record in records:
@@ -364,16 +370,32 @@ class Selection:
 
     def identity_matches(self, record):
         """Everything but the state: what keeps a server selected while its state changes."""
+        return not self.excluded_by(record)
+
+    def excluded_by(self, record):
+        """The options, states aside, that leave this server out (empty: it is selected)."""
+        out = []
         if self.source_server_ids and record["source_server_id"] not in self.source_server_ids:
-            return False
+            out.append("source_server_ids")
         if self.instance_ids and record["instance_id"] not in self.instance_ids:
-            return False
+            out.append("instance_ids")
         if self.replication_direction and record["replication_direction"] != self.replication_direction:
-            return False
+            out.append(f"replication_direction {self.replication_direction}")
         if self.hostnames and not self._hostname_matches(record):
-            return False
+            out.append(f"hostnames {list(self.hostnames)}")
         tags = record["tags"]
-        return all(tags.get(key) == value for key, value in self.tags.items())
+        if not all(tags.get(key) == value for key, value in self.tags.items()):
+            out.append(f"tags {self.tags}")
+        return out
+
+    def named_ids(self, record):
+        """The requested IDs (source server or instance) this server carries."""
+        named = []
+        if record["source_server_id"] in self.source_server_ids:
+            named.append(record["source_server_id"])
+        if record["instance_id"] and record["instance_id"] in self.instance_ids:
+            named.append(record["instance_id"])
+        return named
 
     def matches(self, record):
         if self.states and record["data_replication_state"] not in self.states:
@@ -579,48 +601,118 @@ def sweep_region(clients, region, source_server_ids=()):
 
 
 def _snapshot(clients, query, tracked_ids=None):
-    """One sweep of every region: the selected records, what is missing, the service time."""
+    """One sweep of every region: the selected records, what is missing, what failed, the service time.
+
+    A region that cannot be read (DRS not initialized there, no permission, AWS failing
+    after botocore's retries) becomes an entry of ``errors``; the other regions still
+    count. When no region at all could be read, the first AWS error is raised as is.
+    A requested ID whose servers all fall outside the other filters is an input error:
+    the request contradicts itself.
+    """
     selection = query.selection
-    records, found_instances, found_servers, nows = [], set(), set(), []
+    records, nows, errors = [], [], []
+    named = {}  # requested ID -> True once one of its servers is selected, else the reasons it is not
+    first_failure = None
     for region in query.regions:
-        items, now = sweep_region(clients, region, selection.source_server_ids)
+        try:
+            items, now = sweep_region(clients, region, selection.source_server_ids)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            first_failure = first_failure or exc
+            errors.append(read_error(region, "DescribeSourceServers", exc))
+            continue
         nows.append(now)
         for raw in items:
             record = normalize_source_server(raw, region, now)
-            if not selection.identity_matches(record):
+            excluded = selection.excluded_by(record)
+            for requested in selection.named_ids(record):
+                if named.get(requested) is not True:
+                    named[requested] = True if not excluded else (record, excluded)
+            if excluded:
                 continue
-            found_servers.add(record["source_server_id"])
-            found_instances.add(record["instance_id"])
             if tracked_ids is not None:
                 if record["source_server_id"] not in tracked_ids:
                     continue
             elif not selection.matches(record):
                 continue
             records.append(record)
+    if not nows:
+        raise first_failure
+    _check_contradictions({k: v for k, v in named.items() if v is not True})
     records.sort(key=lambda r: (r["region"], (r["hostname"] or "").lower(), r["source_server_id"] or ""))
     return {
         "records": records,
         "missing": {
-            "source_server_ids": [i for i in selection.source_server_ids if i not in found_servers],
-            "instance_ids": [i for i in selection.instance_ids if i not in found_instances],
+            "source_server_ids": [i for i in selection.source_server_ids if i not in named],
+            "instance_ids": [i for i in selection.instance_ids if i not in named],
         },
+        "errors": errors,
         "now": max(nows),
     }
 
 
+def read_error(region, operation, exc):
+    """One entry of a result's ``errors``: what could not be read, where, and AWS's answer."""
+    return {
+        "region": region,
+        "operation": operation,
+        "code": error_code(exc) or type(exc).__name__,
+        "message": error_message(exc),
+    }
+
+
+def _check_contradictions(left_out):
+    if not left_out:
+        return
+    parts = []
+    for requested, (record, excluded) in list(left_out.items())[:10]:
+        server = record["source_server_id"]
+        named = server if requested == server else f"{requested} is {server}"
+        parts.append(
+            f"{named} ({record['hostname'] or 'no hostname'}, {record['region']}), "
+            f"which {' and '.join(excluded)} leave out"
+        )
+    more = f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+    raise InputError(
+        "The filters contradict each other: " + "; ".join(parts) + more + ". Select these servers by ID or by "
+        "the other filters, or make the filters agree."
+    )
+
+
 def _result(clients, query, snapshot):
     records = snapshot["records"]
+    errors = list(snapshot["errors"])
+    unread = {e["region"] for e in errors}
+    read = [r for r in query.regions if r not in unread]
     result = {
         "regions": list(query.regions),
         "as_of": isoformat(snapshot["now"]),
         "servers": records,
-        "summary": summarize(records, query.lag_threshold, query.stale_after),
+        "summary": summarize(records, query.lag_threshold, query.stale_after, regions=read),
         "missing": snapshot["missing"],
         "jobs": [],
+        "errors": errors,
     }
     if query.include_jobs:
-        result["jobs"] = activity_jobs(clients, query, records, snapshot["now"])
+        result["jobs"] = activity_jobs(clients, query, records, snapshot["now"], read, errors)
     return result
+
+
+def _raise_if_incomplete(result):
+    """Fail with what was read when a region or the jobs could not be read."""
+    errors = result["errors"]
+    if not errors:
+        return
+    parts = [f"{e['operation']} in {e['region']} failed ({e['code']}: {e['message']})" for e in errors]
+    read = [r for r in result["regions"] if r not in {e["region"] for e in errors if e["operation"] != "DescribeJobs"}]
+    raise IncompleteReadError(
+        "Not everything could be read: " + "; ".join(parts) + ". "
+        f"What was read: {len(result['servers'])} servers in {', '.join(read) or 'no region'}. "
+        "Initialize DRS in those regions or leave them out of regions, and check the role's permissions "
+        "(drs:DescribeSourceServers; drs:DescribeJobs with include_jobs).",
+        **result,
+    )
 
 
 def describe_replication(clients, regions, **options):
@@ -637,10 +729,16 @@ def describe_replication(clients, regions, **options):
 
 
 def run_query(clients, query, clock=time.monotonic, sleep=time.sleep):
-    """Describe, or wait when the query names ``wait_for_states`` (the module's behaviour)."""
+    """Describe, or wait when the query names ``wait_for_states`` (the module's behaviour).
+
+    Raises :class:`IncompleteReadError`, with what could be read in its details, when a
+    region or the jobs could not be read.
+    """
     if query.wait_for_states:
         return _wait(clients, query, clock, sleep)
-    return _result(clients, query, _snapshot(clients, query))
+    result = _result(clients, query, _snapshot(clients, query))
+    _raise_if_incomplete(result)
+    return result
 
 
 # --- Recent jobs -----------------------------------------------------------------------
@@ -649,16 +747,24 @@ JOBS_WINDOW = timedelta(days=7)
 JOBS_LIMIT = 50
 
 
-def activity_jobs(clients, query, records, now):
+def activity_jobs(clients, query, records, now, regions=None, errors=None):
     """The newest jobs (last 7 days, at most 50, newest first) of the regions, for an activity view.
 
     When the request narrows the fleet, only jobs that involve a selected server are kept.
-    One paginated DescribeJobs sweep per region, through the jobs core.
+    One paginated DescribeJobs sweep per region, through the jobs core. With an ``errors``
+    list, a region whose jobs cannot be read is recorded there and skipped.
     """
     selected = {r["source_server_id"] for r in records}
     found = []
-    for region in query.regions:
-        for job in describe_jobs(clients, region, from_date=now - JOBS_WINDOW):
+    for region in query.regions if regions is None else regions:
+        try:
+            jobs = describe_jobs(clients, region, from_date=now - JOBS_WINDOW)
+        except Exception as exc:
+            if errors is None or not is_aws_error(exc):
+                raise
+            errors.append(read_error(region, "DescribeJobs", exc))
+            continue
+        for job in jobs:
             servers = {p.get("source_server_id") for p in job.get("participating_servers") or ()}
             if query.selection.narrowed and not servers & selected:
                 continue
@@ -698,8 +804,16 @@ def _wait(clients, query, clock, sleep):
     started = clock()
     state = {"tracked": None, "polls": 0}
 
+    def wait_details(reached):
+        return {"polls": state["polls"], "elapsed_seconds": round(clock() - started, 3), "reached": reached}
+
     def poll():
         snapshot = _snapshot(clients, query, state["tracked"])
+        if snapshot["errors"]:  # a region went unreadable: waiting on would be waiting blind
+            state["polls"] += 1
+            partial = _result(clients, query, snapshot)
+            partial["wait"] = wait_details(False)
+            _raise_if_incomplete(partial)
         if state["polls"] == 0:
             _check_something_to_wait_for(query, snapshot)
             if query.selection.states:
@@ -739,10 +853,11 @@ def _wait(clients, query, clock, sleep):
     except (WaitFailed, WaitTimeout) as exc:
         last = exc.details.get("last")
         details = _result(clients, query, last) if last else {}
-        details["wait"] = {"polls": state["polls"], "elapsed_seconds": round(clock() - started, 3), "reached": False}
+        details["wait"] = wait_details(False)
         raise type(exc)(exc.message, **details) from None
     result = _result(clients, query, snapshot)
-    result["wait"] = {"polls": state["polls"], "elapsed_seconds": round(clock() - started, 3), "reached": True}
+    result["wait"] = wait_details(True)
+    _raise_if_incomplete(result)
     return result
 
 

@@ -18,6 +18,11 @@ description:
   - With O(wait_for_states), polls (one sweep per region per poll) until every selected server is in one
     of those states, fails as soon as one enters O(fail_on_states), and on timeout fails with the last
     snapshot.
+  - A region that cannot be read (DRS not initialized there, no permission) does not hide the others - the
+    task fails, naming it in RV(errors), with the servers and summary of the regions that were read. When
+    no region can be read, it fails with the AWS error.
+  - Requested IDs whose source servers the other filters (O(hostnames), O(tags), O(replication_direction),
+    the other ID list) leave out make the request contradict itself - it fails and names them.
   - Changes nothing; supports check mode (it runs the same read-only calls).
 options:
   regions:
@@ -217,7 +222,9 @@ servers:
       type: str
       sample: NOT_STARTED
     lag:
-      description: Replication lag as ISO 8601 duration (C(iso)) and seconds (C(seconds)); null when not reported.
+      description:
+        - Replication lag as ISO 8601 duration (C(iso)) and seconds (C(seconds)); both null when not reported.
+        - A value DRS sends in a form that cannot be read stays in C(iso) as sent, with C(seconds) null.
       type: dict
       sample: {iso: PT0S, seconds: 0.0}
     eta:
@@ -342,6 +349,17 @@ jobs:
   returned: always
   type: list
   elements: dict
+errors:
+  description:
+    - What could not be read - C(region), C(operation) (C(DescribeSourceServers) or C(DescribeJobs)), the AWS
+      error C(code) and C(message). Empty on success.
+    - When it is not empty the task fails, naming each entry, and the result still holds everything that
+      was read (the servers and summary of the other regions).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{region: eu-west-1, operation: DescribeSourceServers, code: UninitializedAccountException,
+            message: Account not initialized}]
 wait:
   description: With O(wait_for_states) - C(polls), C(elapsed_seconds) and C(reached).
   returned: when waiting

@@ -118,6 +118,8 @@ def _core_error(exc):
         return HttpError(404, exc.message, "NotFound", details)
     if isinstance(exc, errors.ConflictError | errors.WaitFailed):
         return HttpError(409, exc.message, "Conflict", details)
+    if isinstance(exc, errors.IncompleteReadError):  # AWS refused part of the read: its errors, not our records
+        return HttpError(502, exc.message, "IncompleteRead", {"errors": exc.details.get("errors") or []})
     if isinstance(exc, errors.AmbiguousCallError | errors.WaitTimeout):
         return HttpError(504, exc.message, "Ambiguous", details)
     return HttpError(400, exc.message, type(exc).__name__, details)

@@ -309,6 +309,15 @@ def test_replication_summary_includes_recent_jobs_on_request(api_factory):
     assert activity["participatingServers"][0]["sourceServerId"] == server_id
 
 
+def test_a_region_aws_refuses_makes_the_summary_502_naming_it(api_factory):
+    api = api_factory(SERVERS_FLEET)
+    denied = {"count": 1, "mode": "before", "status": 403, "code": "AccessDeniedException"}
+    api.emu.admin.faults(fail_next={"drs:DescribeSourceServers": denied})
+    body = assert_error(api.get("/replication/summary", regions="us-east-1,us-west-2"), 502, "us-east-1 failed")
+    assert body["code"] == "IncompleteRead"
+    assert [(e["region"], e["code"]) for e in body["details"]["errors"]] == [("us-east-1", "AccessDeniedException")]
+
+
 def test_aws_throttling_that_outlasts_the_retries_is_429(api_factory):
     api = api_factory(SERVERS_FLEET)
     # Two attempts instead of the core's ten keep botocore's backoff short; the answer is the same.

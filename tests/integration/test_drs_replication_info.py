@@ -142,6 +142,95 @@ def test_throttled_sweeps_are_retried(emulator_factory):
     assert statuses == [429, 429, 200]
 
 
+def test_a_region_that_cannot_be_read_fails_the_task_but_keeps_the_others(emulator_factory):
+    emu = emulator_factory({**two_region_fleet(), "drs_uninitialized_regions": ["eu-west-1"]})
+
+    result = run(emu, regions=["us-east-1", "eu-west-1"])
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        "Not everything could be read: DescribeSourceServers in eu-west-1 failed (UninitializedAccountException"
+    )
+    assert "What was read: 4 servers in us-east-1." in result["msg"]
+    assert [(e["region"], e["operation"], e["code"]) for e in result["errors"]] == [
+        ("eu-west-1", "DescribeSourceServers", "UninitializedAccountException")
+    ]
+    assert result["summary"]["total"] == 4
+    assert result["summary"]["by_region"] == {"us-east-1": 4}
+
+
+def test_no_readable_region_fails_with_the_aws_error(emulator_factory):
+    emu = emulator_factory({**two_region_fleet(), "drs_uninitialized_regions": ["eu-west-1"]})
+
+    result = run(emu, regions=["eu-west-1"])
+
+    assert result["failed"] is True
+    assert "AWS error while reading DRS replication status" in result["msg"]
+    assert "servers" not in result
+
+
+def test_jobs_that_cannot_be_read_fail_the_task_with_the_servers_kept(emulator_factory):
+    emu = emulator_factory(two_region_fleet())
+    denied = {"count": 1, "mode": "before", "status": 403, "code": "AccessDeniedException"}
+    emu.admin.faults(fail_next={"drs:DescribeJobs": denied})
+
+    result = run(emu, regions=["us-east-1", "us-west-2"], include_jobs=True)
+
+    assert result["failed"] is True
+    assert "DescribeJobs in us-east-1 failed (AccessDeniedException" in result["msg"]
+    assert [(e["region"], e["operation"]) for e in result["errors"]] == [("us-east-1", "DescribeJobs")]
+    assert result["summary"]["total"] == 6
+    assert emu.count("drs", "DescribeJobs") == 2  # us-west-2's jobs were still read
+
+
+def test_a_region_that_cannot_be_read_ends_a_wait_with_what_was_read(emulator_factory):
+    emu = emulator_factory(two_region_fleet())
+    denied = {"count": 1, "mode": "before", "status": 403, "code": "AccessDeniedException"}
+    emu.admin.faults(fail_next={"drs:DescribeSourceServers": denied})
+
+    result = run(
+        emu, regions=["us-east-1", "us-west-2"], wait_for_states=["CONTINUOUS"], fail_on_states=[], poll_interval=0.2
+    )
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("Not everything could be read: DescribeSourceServers in us-east-1 failed")
+    assert (result["wait"]["polls"], result["wait"]["reached"]) == (1, False)
+    assert [s["hostname"] for s in result["servers"]] == ["west-01", "west-02"]
+    assert len(sweeps(emu)) == 2  # no further poll once a region is unreadable
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"hostnames": ["web-*"]}, "hostnames ['web-*'] leave out"),
+        ({"tags": {"app": "shop"}}, "tags {'app': 'shop'} leave out"),
+        ({"replication_direction": "FAILBACK"}, "replication_direction FAILBACK leave out"),
+    ],
+)
+def test_an_id_the_other_filters_leave_out_is_a_contradiction(emulator_factory, options, named):
+    emu = emulator_factory(two_region_fleet())
+    db = next(s for s in run(emu)["servers"] if s["hostname"] == "db-01")
+
+    by_server = run(emu, source_server_ids=[db["source_server_id"]], **options)
+    waiting = run(emu, source_server_ids=[db["source_server_id"]], wait_for_states=["CONTINUOUS"], **options)
+
+    for result in (by_server, waiting):
+        assert result["failed"] is True
+        assert result["msg"].startswith(
+            f"The filters contradict each other: {db['source_server_id']} (db-01, us-east-1), which "
+        )
+        assert named in result["msg"]
+
+
+def test_an_instance_id_with_one_of_its_servers_selected_is_no_contradiction(emulator_factory):
+    emu = emulator_factory(two_region_fleet())
+
+    result = run(emu, instance_ids=["i-0123456789abcdef0"], hostnames=["ec2-*"])
+
+    assert [s["hostname"] for s in result["servers"]] == ["ec2-app"]
+    assert result["missing"] == {"source_server_ids": [], "instance_ids": []}
+
+
 def test_recent_jobs_of_the_selection_are_included_on_request(emulator_factory):
     emu = emulator_factory(two_region_fleet())
     servers = {s["hostname"]: s["source_server_id"] for s in run(emu)["servers"]}

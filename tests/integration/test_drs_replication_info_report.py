@@ -53,7 +53,7 @@ def test_a_failed_wait_still_writes_the_dashboard_then_fails(emulator_factory, t
 
     assert done.returncode != 0
     assert "reached a state that ends the wait" in done.stdout
-    assert f"Dashboard of the last snapshot: {tmp_path}/replication.html" in done.stdout
+    assert f"Dashboard of what was read: {tmp_path}/replication.html" in done.stdout
     html = (tmp_path / "replication.html").read_text()
     assert "The wait did not succeed" in html
     assert "db-01" in html

@@ -197,10 +197,15 @@ def test_lag_reads_iso_durations_and_datetimes():
     as_duration = normalize_source_server(source_server(lag="PT1H2M3S"), "us-east-1", NOW)["lag"]
     # ERRATA row 12: on recovery instances the model types lagDuration as a date-time string.
     as_datetime = normalize_source_server(source_server(lag=iso(NOW - timedelta(minutes=5))), "us-east-1", NOW)["lag"]
+    # Neither form (months have no fixed length; "soon" is no duration): kept as sent, no seconds.
+    months = normalize_source_server(source_server(lag="P1M"), "us-east-1", NOW)["lag"]
     garbage = normalize_source_server(source_server(lag="soon"), "us-east-1", NOW)["lag"]
+    absent = normalize_source_server(source_server(lag=None), "us-east-1", NOW)["lag"]
     assert as_duration == {"iso": "PT1H2M3S", "seconds": 3723}
     assert as_datetime == {"iso": "PT5M", "seconds": 300.0}
-    assert garbage == {"iso": None, "seconds": None}
+    assert months == {"iso": "P1M", "seconds": None}
+    assert garbage == {"iso": "soon", "seconds": None}
+    assert absent == {"iso": None, "seconds": None}
 
 
 def test_eta_in_the_past_is_due_now_not_negative():

@@ -107,9 +107,21 @@ def test_rows_carry_badge_tone_progress_and_attention(fleet):
     assert rows["s-00000000000000003"]["steps"] == "6/11"
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"), [("5;background:url(http://x)", 0.0), (250, 100.0), (-3, 0.0), (None, 0.0), (42.5, 42.5)]
+)
+def test_a_server_rows_progress_in_css_is_always_a_number_from_0_to_100(given, shown):
+    server = normalize_source_server(source_server(1, "INITIAL_SYNC"), "us-east-1", NOW)
+    server["progress_percent"] = given
+    assert dashboard.server_row(server, attention=False)["progress"] == shown
+
+
 def test_a_failed_wait_shows_its_message():
     failed = result_of([("us-east-1", source_server(1, "STALLED"))], failed=True, msg="1 of 1 source servers ...")
     assert dashboard.build_view(failed)["failure"] == "1 of 1 source servers ..."
+    assert dashboard.build_view(failed)["failure_title"] == "Not everything could be read"
+    failed["wait"] = {"polls": 3, "elapsed_seconds": 2.0, "reached": False}
+    assert dashboard.build_view(failed)["failure_title"] == "The wait did not succeed"
     assert dashboard.build_view(result_of([]))["failure"] is None
 
 

@@ -74,6 +74,17 @@ def test_several_regions_are_swept_once_each_and_records_carry_their_region():
     assert result["summary"]["by_region"] == {"us-east-1": 1, "us-west-2": 2}
 
 
+def test_a_region_without_servers_counts_zero_in_by_region():
+    drs = StubbedDrs(regions=("us-east-1", "us-west-2"))
+    drs.expect("us-east-1", page([source_server(1)]))
+    drs.expect("us-west-2", page([]))
+
+    result = describe_replication(drs.clients, ["us-east-1", "us-west-2"])
+
+    assert result["summary"]["by_region"] == {"us-east-1": 1, "us-west-2": 0}
+    assert result["errors"] == []
+
+
 def test_source_server_ids_are_sent_in_chunks_of_two_hundred():
     ids = [server_id(n) for n in range(1, 451)]
     drs = StubbedDrs()
