@@ -9,9 +9,11 @@ The module ``drs_agent_install`` and the REST API (POST /agent/install, GET
 2. **Skip** the protected ones: one paginated DescribeSourceServers sweep of the target
    region, matched on ``identificationHints.awsInstanceID`` (FAILOVER direction).
 3. **Remember** what SSM already did: one ListCommands sweep of the install document
-   over the last 24 hours. An install in flight for the same instance and target region
-   is re-attached, an earlier success is waited for, an earlier failure is reported
-   and not retried unless ``retry_failed``. A re-run never installs twice.
+   over the last 24 hours (30 days, SSM's whole history, with a cross-account
+   ``account_id``), then per-instance results once per finished command found. An
+   install in flight for the same instance and target region is re-attached, an earlier
+   success is waited for, an earlier failure is reported and not retried unless
+   ``retry_failed``. A re-run never installs twice.
 4. **Precheck** the rest (DescribeInstanceInformation, chunked): SSM agent not Online or
    platform not supported -> not sent, reported with reason and remedy.
 5. **Send** ceil(N / batch_size) SendCommand calls, each with a unique Comment marker;
@@ -35,7 +37,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
-from .aws import chunked, error_code, error_message, is_throttling, paginate
+from .aws import chunked, error_code, error_message, is_aws_error, is_throttling, paginate
 from .errors import AmbiguousCallError, ConflictError, DrsOrchestrationError, InputError, NotFoundError, WaitTimeout
 from .ssm import (
     SSM_REMEDY,
@@ -61,6 +63,9 @@ DEFAULT_DOCUMENT = "AWSDisasterRecovery-InstallDRAgentOnInstance"
 MAX_BATCH = 50  # SendCommand InstanceIds limit (botocore ssm model)
 DEFAULT_REPLICATING_QUOTA = 300  # DRS: replicating source servers per account and region
 HISTORY_SECONDS = 24 * 3600  # how far back earlier installs are looked up
+# With a cross-account account_id the source servers are invisible here, so SSM's history is
+# the only memory of earlier installs: look back over all of it (SSM keeps 30 days).
+CROSS_ACCOUNT_HISTORY_SECONDS = 30 * 24 * 3600
 SUPPORTED_PLATFORMS = ("Linux", "Windows")  # DRS source servers
 EC2_FILTER_CHUNK = 200  # values per EC2 filter
 EC2_PAGE_SIZE = 1000  # DescribeInstances MaxResults maximum
@@ -300,9 +305,15 @@ def install_agents(clients, request, clock=time.monotonic, sleep=time.sleep):
     """
     run = _Run(clients, request, clock=clock, sleep=sleep)
     run.plan()
-    run.send()
-    if request.wait:
-        run.wait()
+    try:
+        run.send()
+        if request.wait:
+            run.wait()
+    except Exception as exc:
+        error = run.stop_on(exc)
+        if error is exc:
+            raise
+        raise error from exc
     result = run.result()
     run.raise_if_failed(result)
     return result
@@ -342,8 +353,12 @@ def submit_install(
     try:
         command = send_command(clients.writer("ssm"), clients.reader("ssm"), params, marker, clock)[0]
     except Exception as exc:
-        if error_code(exc) in ("InvalidInstanceId", "InvalidDocument", "InvalidParameters", "UnsupportedPlatformType"):
-            raise InputError(f"SSM refused the install ({error_code(exc)}): {error_message(exc)}") from exc
+        code = error_code(exc)
+        if code in ("InvalidInstanceId", "InvalidDocument", "InvalidParameters", "UnsupportedPlatformType"):
+            hint = _refusal_hint(code, request).rstrip()
+            raise InputError(
+                f"SSM refused the install ({code}): {error_message(exc)}" + (f" {hint}" if hint else "")
+            ) from exc
         raise
     return {
         "command_id": command["CommandId"],
@@ -466,6 +481,8 @@ class _Run:
         self.quota = None
         self.document = None
         self.registration_visible = request.wait_for_registration
+        self.cross_account = False  # account_id names another account: its source servers are invisible here
+        self.stale = {}  # instance ID -> its DISCONNECTED or archived source server (not protected)
         self.tracking = None
         self.created_by = request.created_by
         self.sent = 0
@@ -474,6 +491,11 @@ class _Run:
 
     def plan(self):
         self.document = self._document()
+        if self.request.tracking_table:
+            self.tracking = TrackingTable(
+                self.clients.writer("dynamodb"), self.request.tracking_table, sleep=self.sleep
+            )
+            self.tracking.check(self.clients.region)
         self._select()
         servers = self._sweep()
         self._skip_protected(servers)
@@ -482,7 +504,7 @@ class _Run:
             self._precheck()
         for record in self._undecided():
             record["outcome"] = "would_install"
-            record["reason"] = "the agent will be installed"
+            record["reason"] = "the agent will be installed" + self._again(record["instance_id"])
         to_install = [r["instance_id"] for r in self.records.values() if r["outcome"] == "would_install"]
         self.batches = chunked(to_install, self.request.batch_size)
         self._check_quota(servers)
@@ -535,6 +557,7 @@ class _Run:
             caller = f"unknown: {error_code(exc) or type(exc).__name__}"
         if caller != self.request.account_id:
             self.registration_visible = False
+            self.cross_account = True
             self.warnings.append(
                 f"account_id {self.request.account_id} is not this account ({caller}): the source servers will "
                 "register there, so skip_protected and wait_for_registration cannot see them with these "
@@ -613,17 +636,28 @@ class _Run:
             raise
 
     @staticmethod
-    def _protected(servers):
-        """``{instance_id: source server}`` for failover source servers that name an EC2 instance."""
+    def _protected(servers, stale=None):
+        """``{instance_id: source server}`` for failover source servers that name an EC2 instance.
+
+        A DISCONNECTED server (DisconnectSourceServer uninstalls the agent) or an archived
+        one does not protect its instance: it goes to ``stale`` instead, when given.
+        """
         out = {}
         for server in servers:
             instance_id = ((server.get("sourceProperties") or {}).get("identificationHints") or {}).get("awsInstanceID")
-            if instance_id and (server.get("replicationDirection") or "FAILOVER") == "FAILOVER":
-                out[instance_id] = server
+            if not instance_id or (server.get("replicationDirection") or "FAILOVER") != "FAILOVER":
+                continue
+            if _stale_state(server):
+                if stale is not None:
+                    stale.setdefault(instance_id, server)
+                continue
+            out[instance_id] = server
         return out
 
     def _skip_protected(self, servers):
-        protected = self._protected(servers)
+        protected = self._protected(servers, self.stale)
+        for instance_id in protected:
+            self.stale.pop(instance_id, None)
         for record in self.records.values():
             server = protected.get(record["instance_id"])
             if server is None:
@@ -640,19 +674,24 @@ class _Run:
     def _remember_earlier_installs(self):
         """What SSM already did for these instances and this target region, in the last 24 hours.
 
-        One ListCommands sweep of the document; per-instance detail only for finished
-        commands that did not succeed everywhere. For instances not yet protected: an
-        install in flight is re-attached, an earlier success is waited for, an earlier
-        failure is reported (not retried unless ``retry_failed``). Protected instances
-        that such an install put under DRS are reported as installed rather than skipped.
+        One ListCommands sweep of the document (30 days cross-account), then one
+        ListCommandInvocations per finished command that was the latest for one of these
+        instances: a command's own Status does not tell each instance's result
+        (Undeliverable, InvalidPlatform and AccessDenied invocations leave a command
+        ``Success``; botocore ``ssm`` model, CommandInvocation StatusDetails). For
+        instances not yet protected: an install in flight is re-attached, an earlier
+        success is waited for, an earlier failure is reported (not retried unless
+        ``retry_failed``). Protected instances that such an install put under DRS are
+        reported as installed rather than skipped.
         """
         open_ids = {r["instance_id"] for r in self._undecided()}
         protected_ids = {r["instance_id"] for r in self.records.values() if r["outcome"] == "skipped"}
         if not open_ids and not protected_ids:
             return
         request = self.request
+        lookback = CROSS_ACCOUNT_HISTORY_SECONDS if self.cross_account else HISTORY_SECONDS
         history = list_commands(
-            self.ssm, request.document_name, self.service_clock.since(HISTORY_SECONDS), clock=self.service_clock
+            self.ssm, request.document_name, self.service_clock.since(lookback), clock=self.service_clock
         )
         mine = [
             c
@@ -672,14 +711,13 @@ class _Run:
             if status not in TERMINAL_STATUSES:
                 self._attach(command, [i for i in instance_ids if i in open_ids])
                 continue
-            invocations = None
-            if status != "Success":
-                invocations = {
-                    i.get("InstanceId"): invocation_summary(i)
-                    for i in list_invocations(self.ssm, command["CommandId"], details=True)
-                }
+            # Output (Details) only where it may explain a failure.
+            invocations = {
+                i.get("InstanceId"): invocation_summary(i)
+                for i in list_invocations(self.ssm, command["CommandId"], details=status != "Success")
+            }
             for instance_id in instance_ids:
-                result = invocations.get(instance_id) if invocations is not None else {"state": "Success"}
+                result = invocations.get(instance_id)
                 if result is None:
                     continue  # SSM did not run it there
                 record = self.records[instance_id]
@@ -687,10 +725,25 @@ class _Run:
                     if result["state"] == "Success":
                         self._installed_earlier(record, command)
                 elif result["state"] == "Success":
-                    if not record["source_server_id"]:  # else skip_protected is off: reinstall on purpose
+                    if self._may_still_register(record, command):
                         self._earlier_success(record, command)
                 elif not request.retry_failed:
                     self._earlier_failure(record, command, result)
+
+    def _may_still_register(self, record, command):
+        """Whether an earlier successful install is to be waited for rather than sent again.
+
+        Not when the instance is a source server already (skip_protected is off: reinstall on
+        purpose), nor when its source server was seen after that install and is disconnected
+        or archived now, nor cross-account with skip_protected off (the only way to reinstall
+        where the source servers are invisible).
+        """
+        if record["source_server_id"]:
+            return False
+        if self.cross_account and not self.request.skip_protected:
+            return False
+        stale = self.stale.get(record["instance_id"])
+        return stale is None or not _seen_since(stale, command.get("RequestedDateTime"))
 
     def _attach(self, command, instance_ids):
         if not instance_ids:
@@ -767,6 +820,16 @@ class _Run:
     def _reject(self, record, reason, remedy):
         record.update(outcome="rejected", reason=reason, remedy=remedy)
 
+    def _again(self, instance_id):
+        """Why an instance that has a source server is installed anyway ('' when it has none)."""
+        server = self.stale.get(instance_id)
+        if server is None:
+            return ""
+        return (
+            f" again: its source server {server.get('sourceServerID')} in {self.request.target_region} is "
+            f"{_stale_state(server)}, so it is not protected"
+        )
+
     def _check_quota(self, servers):
         """Warn when the install would push replicating source servers past the quota."""
         replicating = sum(
@@ -813,10 +876,7 @@ class _Run:
     # -- sending ------------------------------------------------------------------
 
     def send(self):
-        if self.request.tracking_table:
-            self.tracking = TrackingTable(
-                self.clients.writer("dynamodb"), self.request.tracking_table, sleep=self.sleep
-            )
+        if self.tracking is not None:
             self.created_by = self.created_by or self._caller_arn()
             for entry in self.commands.values():
                 self._record_tracking(entry)
@@ -885,7 +945,8 @@ class _Run:
                 ) from exc
             raise self._stop(
                 f"SSM refused SendCommand for batch {number} of {total} ({code}: {error_message(exc)}). "
-                "Fix the cause (permissions ssm:SendCommand on the document and instances, document parameters, "
+                + _refusal_hint(code, self.request)
+                + "Fix the cause (permissions ssm:SendCommand on the document and instances, document parameters, "
                 "output bucket), then re-run."
             ) from exc
         self.sent += 1
@@ -894,22 +955,34 @@ class _Run:
         for instance_id in batch:
             record = self.records[instance_id]
             record.update(outcome="in_progress", command_id=entry["command_id"], status=command.get("Status"))
-            record["reason"] = "the install was sent"
+            record["reason"] = "the install was sent" + self._again(instance_id)
         self._record_tracking(entry)
 
     def _drop_vanished(self, batch, number, total, message):
-        """SendCommand refused the batch over an instance SSM no longer accepts: drop it, send the rest once."""
+        """SendCommand refused the batch over an instance SSM no longer accepts: drop it, send the rest once.
+
+        SSM refuses terminated and shutting-down instances (InvalidInstanceId), and its
+        PingStatus lags behind EC2 by minutes, so both are asked: EC2 for the state (one
+        DescribeInstances), SSM for the agent.
+        """
         info = instance_information(self.ssm, batch)
+        states = self._ec2_states(batch)
         keep = []
         for instance_id in batch:
             node = info.get(instance_id)
-            if node is not None and node.get("PingStatus") == "Online":
+            state = states.get(instance_id)
+            if state is None or state in ("shutting-down", "terminated"):
+                why = f"the instance is {state}" if state else "the instance no longer exists in EC2"
+            elif node is None:
+                why = NOT_MANAGED_REASON
+            elif node.get("PingStatus") != "Online":
+                why = f"SSM agent is {node.get('PingStatus')}"
+            else:
                 keep.append(instance_id)
                 continue
             self._reject(
                 self.records[instance_id],
-                "the instance was no longer available to SSM when the install was sent (it vanished mid-run): "
-                + (f"SSM agent is {node.get('PingStatus')}" if node else NOT_MANAGED_REASON),
+                f"the instance was no longer available to SSM when the install was sent (it vanished mid-run): {why}",
                 SSM_REMEDY,
             )
         if keep and len(keep) < len(batch):
@@ -917,6 +990,45 @@ class _Run:
         elif keep:
             for instance_id in keep:
                 self._fail(self.records[instance_id], f"SSM refused the instance: {message}", SSM_REMEDY)
+
+    def stop_on(self, exc):
+        """What to raise when ``exc`` interrupts sending or waiting: an error that keeps the result.
+
+        Once a command was sent or re-attached, an AWS error (a read while polling, a
+        DescribeSourceServers sweep ...) must not lose what was done: it becomes a stop error
+        carrying commands and instances. Errors that carry a result already, errors before
+        anything was under way, and bugs (not AWS errors) are returned unchanged.
+        """
+        if isinstance(exc, DrsOrchestrationError) and exc.details:
+            return exc
+        if not self.commands and not self.awaiting:
+            return exc
+        if isinstance(exc, DrsOrchestrationError):
+            message = exc.message
+        elif is_aws_error(exc):
+            operation = getattr(exc, "operation_name", None) or "An AWS call"
+            message = f"{operation} failed ({error_code(exc) or type(exc).__name__}: {error_message(exc)})"
+        else:
+            return exc
+        return self._stop(
+            f"{message.rstrip('.')}, after the installs were under way. The result keeps what was done so far; "
+            "a re-run re-attaches to the commands already sent and waits for their source servers, sending "
+            "nothing twice."
+        )
+
+    def _ec2_states(self, instance_ids):
+        """``{instance_id: EC2 state name}`` (one DescribeInstances; absent = gone)."""
+        states = {}
+        for reservation in paginate(
+            self.clients.reader("ec2"),
+            "describe_instances",
+            "Reservations",
+            Filters=[{"Name": "instance-id", "Values": list(instance_ids)}],
+            PaginationConfig={"PageSize": EC2_PAGE_SIZE},
+        ):
+            for instance in reservation.get("Instances") or ():
+                states[instance["InstanceId"]] = (instance.get("State") or {}).get("Name")
+        return states
 
     def _stop(self, message):
         """An error that ends the run, carrying everything done so far."""
@@ -936,7 +1048,10 @@ class _Run:
     def _record_tracking(self, entry):
         if self.tracking is None:
             return
-        self.tracking.record_command(
+        self._tracking_write(
+            entry["command_id"],
+            "recorded",
+            self.tracking.record_command,
             entry["command_id"],
             entry["instance_ids"] or entry["selected"],
             self.request.target_region,
@@ -945,6 +1060,19 @@ class _Run:
             ttl_days=self.request.tracking_ttl_days,
             created_at=entry["requested_at"],
         )
+
+    def _tracking_write(self, command_id, what, call, *args, **kwargs):
+        """A tracking write that fails becomes a notice: the installs themselves are not affected."""
+        try:
+            call(*args, **kwargs)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            self.warnings.append(
+                f"Command {command_id} was not {what} in tracking_table {self.request.tracking_table} "
+                f"({error_code(exc) or type(exc).__name__}: {error_message(exc)}); the install itself is not "
+                "affected."
+            )
 
     # -- waiting ------------------------------------------------------------------
 
@@ -1028,7 +1156,14 @@ class _Run:
         entry["overall_status"] = overall_status(groups or states, entry["status"], entry["status_details"])
         if self.tracking is not None:
             counts = {group: groups.count(group) for group in set(groups)}
-            self.tracking.update_status(entry["command_id"], entry["overall_status"], summary=counts)
+            self._tracking_write(
+                entry["command_id"],
+                "updated",
+                self.tracking.update_status,
+                entry["command_id"],
+                entry["overall_status"],
+                summary=counts,
+            )
 
     @staticmethod
     def _apply_invocation(record, result):
@@ -1046,7 +1181,10 @@ class _Run:
             record = self.records[instance_id]
             record["source_server_id"] = server.get("sourceServerID")
             record["replication_state"] = (server.get("dataReplicationInfo") or {}).get("dataReplicationState")
-            record.update(outcome="installed", reason=f"installed; source server {record['source_server_id']}")
+            reason = f"installed; source server {record['source_server_id']}"
+            if instance_id in self.stale:
+                reason += f" (reinstalled: it was {_stale_state(self.stale[instance_id])})"
+            record.update(outcome="installed", reason=reason)
             self.awaiting.discard(instance_id)
 
     def _timed_out(self):
@@ -1070,7 +1208,8 @@ class _Run:
                 f"wait_timeout ({timeout}s)",
                 "Check that the instance reaches the DRS endpoint of the target region over HTTPS (443) and read "
                 "the agent's installation log; re-running waits again without reinstalling. If the source server "
-                "was deleted from DRS on purpose, install again after 24 hours or with retry_failed.",
+                "was deleted from DRS on purpose, a run installs again once this install is more than 24 hours "
+                "old (retry_failed does not resend successful installs).",
             )
         self.awaiting.clear()
 
@@ -1110,6 +1249,13 @@ class _Run:
 
     @staticmethod
     def _overall(instances):
+        """The run's status: unfinished wins, Pending until something started; then Failed, Cancelled, Success.
+
+        While instances are still to be installed or installing (check mode, ``wait: false``),
+        the run is not over: it is Pending (nothing started: a plan, commands not yet
+        delivered) or InProgress, whatever else already failed or was rejected (``summary``
+        counts those). Once everything finished, one failed or rejected instance makes it Failed.
+        """
         groups = []
         for record in instances:
             outcome = record["outcome"]
@@ -1123,7 +1269,8 @@ class _Run:
                 groups.append("Cancelled")
             else:
                 groups.append("Failed")
-        return overall_status(groups)
+        unfinished = [g for g in groups if g in ("Pending", "InProgress")]
+        return overall_status(unfinished or groups)
 
     def raise_if_failed(self, result):
         failures = [r for r in result["instances"] if r["outcome"] in ("failed", "rejected")]
@@ -1140,6 +1287,42 @@ class _Run:
             f"in progress: {s['in_progress']}. Each instance's remedy is in instances[].remedy.",
             **result,
         )
+
+
+def _refusal_hint(code, request):
+    """What else an SSM refusal may mean ('' or a sentence ending with a space).
+
+    The AWS install document lists the regions its Region parameter allows, and that list
+    lags behind the regions DRS supports (botocore endpoint data, which target_region is
+    checked against); DescribeDocument does not return it, so SendCommand is the first to say.
+    """
+    if code != "InvalidParameters":
+        return ""
+    return (
+        f"{request.document_name} may allow only some regions in its Region parameter (the AWS document's list "
+        f"lags behind the regions DRS supports): if the message names Region, use a region it lists or a copy of "
+        f"the document that accepts {request.target_region}. "
+    )
+
+
+def _stale_state(server):
+    """Why a source server no longer protects its instance: ``archived``, ``DISCONNECTED``, or None.
+
+    DisconnectSourceServer uninstalls the agent and leaves the server DISCONNECTED; an
+    archived server is out of service. Reinstalling the agent brings the instance back.
+    """
+    if server.get("isArchived"):
+        return "archived"
+    if (server.get("dataReplicationInfo") or {}).get("dataReplicationState") == "DISCONNECTED":
+        return "DISCONNECTED"
+    return None
+
+
+def _seen_since(server, when):
+    """Whether DRS heard from the server's agent after ``when`` (lifeCycle.lastSeenByServiceDateTime)."""
+    seen = parse_datetime((server.get("lifeCycle") or {}).get("lastSeenByServiceDateTime"))
+    when = parse_datetime(when)
+    return seen is not None and when is not None and seen > when
 
 
 def _failure_reason(result):

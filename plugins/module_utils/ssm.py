@@ -38,6 +38,10 @@ DRS_NETWORK_REMEDY = (
     "region and a supported operating system; read the output below or in the command's S3/CloudWatch log."
 )
 
+# Before any SSM response told the service's time, the local clock stands in for it; it may be
+# skewed (a controller clock ahead of SSM would hide recent commands), so a lookback reaches this much further.
+UNOBSERVED_CLOCK_MARGIN = 24 * 3600
+
 # Outcome groups, the REST contract's vocabulary.
 PENDING, IN_PROGRESS, SUCCESS, FAILED, CANCELLED = "Pending", "InProgress", "Success", "Failed", "Cancelled"
 
@@ -240,9 +244,15 @@ class ServiceClock:
         return response
 
     def since(self, seconds_back):
-        """An ``InvokedAfter`` value ``seconds_back`` before the last seen time (ISO 8601, Z)."""
+        """An ``InvokedAfter`` value ``seconds_back`` before the last seen time (ISO 8601, Z).
+
+        With nothing observed yet, local time minus :data:`UNOBSERVED_CLOCK_MARGIN` more: a
+        controller clock ahead of SSM's must not hide the command a reconcile looks for (a
+        window too wide only lists more commands).
+        """
+        margin = 0 if self.last is not None else UNOBSERVED_CLOCK_MARGIN
         base = self.last if self.last is not None else service_now(None)
-        return (base - timedelta(seconds=seconds_back)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (base - timedelta(seconds=seconds_back + margin)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def describe_document(client, name, version=None, clock=None):

@@ -22,11 +22,12 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from .aws import error_code, is_ambiguous, retry_throttled
-from .errors import InputError
+from .aws import error_code, error_message, is_ambiguous, retry_throttled
+from .errors import DrsOrchestrationError, InputError
 from .timeutil import isoformat, parse_datetime, utcnow
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_PROBE_KEY = "drs-orchestration-tracking-table-check"  # a CommandId no SSM command has
 
 
 class TrackingTable:
@@ -38,6 +39,44 @@ class TrackingTable:
         self.client = client
         self.table_name = table_name
         self.sleep = sleep
+
+    def check(self, region=None):
+        """Fail before anything is sent when the table cannot take the records.
+
+        A GetItem of a key no command has (the IAM action the writers already need to
+        read records back): it proves the table exists, its hash key is ``CommandId``
+        (string) and these credentials may read it.
+        """
+        where = f" in {region}" if region else ""
+        try:
+            retry_throttled(
+                self.client.get_item,
+                sleep=self.sleep,
+                TableName=self.table_name,
+                Key={"CommandId": {"S": _PROBE_KEY}},
+                ProjectionExpression="CommandId",
+            )
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise InputError(
+                    f"tracking_table {self.table_name!r} does not exist{where} (the module's region, not "
+                    "target_region). Give the name of the table the REST API uses (the Pulumi stack's tracking "
+                    "table), or leave tracking_table unset. Nothing was sent."
+                ) from exc
+            if code == "ValidationException":
+                raise InputError(
+                    f"tracking_table {self.table_name!r}{where} cannot hold install records ({error_message(exc)}): "
+                    "it must be a valid table name, and the table's hash key must be CommandId (string). Nothing "
+                    "was sent."
+                ) from exc
+            if code == "AccessDeniedException":
+                raise DrsOrchestrationError(
+                    f"tracking_table {self.table_name!r}{where} is not readable with these credentials ({code}): "
+                    "grant dynamodb:GetItem, dynamodb:PutItem and dynamodb:UpdateItem on it, or leave "
+                    "tracking_table unset. Nothing was sent."
+                ) from exc
+            raise
 
     def _write(self, call, create, **kwargs):
         """Run a conditional write; True when it applied, False when its condition did not hold.

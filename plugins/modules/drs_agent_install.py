@@ -16,7 +16,12 @@ description:
     when an install from this document in the last 24 hours put them there, C(skipped) otherwise; the task
     then reports C(changed=false). An install already running for the same instance and target region is
     re-attached, not sent again, so re-running after an interruption never installs twice. An install that
-    failed in the last 24 hours is reported and not retried unless O(retry_failed).
+    failed in the last 24 hours is reported and not retried unless O(retry_failed); each instance's own
+    result is read (an SSM command can end C(Success) while some of its instances were C(AccessDenied),
+    C(Undeliverable) or C(InvalidPlatform)).
+  - A source server that is C(DISCONNECTED) (C(DisconnectSourceServer) uninstalls the agent) or archived does
+    not protect its instance - the agent is installed again, the reason says why, and the wait is for the
+    server to replicate again.
   - With O(precheck), instances whose SSM agent is not C(Online), that are not managed by SSM, or whose
     platform the document does not support are not sent a command; each is reported with the reason
     and the remedy.
@@ -68,7 +73,9 @@ options:
         with a clear message otherwise. The instances need an instance profile with
         C(AWSElasticDisasterRecoveryEc2InstancePolicy), and this account must be a trusted account there.
       - Source servers then register in that account, which these credentials cannot see, so O(skip_protected)
-        and O(wait_for_registration) only cover this account (a warning says so).
+        and O(wait_for_registration) only cover this account (a warning says so). Earlier installs are then
+        looked up over SSM's whole command history (30 days) instead of 24 hours, so a re-run within 30 days
+        sends nothing to instances installed successfully; O(skip_protected=false) installs on them again.
     type: str
   document_name:
     description:
@@ -124,6 +131,8 @@ options:
     description:
       - Skip instances that are already DRS source servers in O(target_region). One paginated
         C(DescribeSourceServers) sweep, whatever the fleet size.
+      - C(DISCONNECTED) and archived source servers do not count as protected; their instances are installed
+        again.
       - When C(false), the agent is installed again on them (DRS may then resynchronize their disks); an
         install still running for them is re-attached, not doubled.
     type: bool
@@ -158,6 +167,10 @@ options:
       - DynamoDB table (in the module's region) where each command is recorded for the REST API - C(CommandId),
         C(InstanceIds), C(TargetRegion), C(Status), C(CreatedAt), C(CreatedBy), C(TTL) - and its status updated
         when it finishes. Writes are conditional, so re-runs never duplicate records.
+      - The table is checked before anything is sent (one C(GetItem) of a key no command has, also in check
+        mode) - a missing table, a table without the C(CommandId) string hash key, or no read access fails the
+        task with nothing sent. A record that cannot be written later is reported as a warning (in
+        RV(notices)); the installs go on.
     type: str
   tracking_ttl_days:
     description:
@@ -189,7 +202,8 @@ notes:
   - >-
     Permissions: C(ec2:DescribeInstances), C(ssm:DescribeDocument), C(ssm:DescribeInstanceInformation),
     C(ssm:SendCommand), C(ssm:ListCommands), C(ssm:ListCommandInvocations), C(drs:DescribeSourceServers); optionally
-    C(servicequotas:ListServiceQuotas), C(sts:GetCallerIdentity), C(dynamodb:PutItem) and C(dynamodb:UpdateItem).
+    C(servicequotas:ListServiceQuotas), C(sts:GetCallerIdentity), C(dynamodb:GetItem), C(dynamodb:PutItem) and
+    C(dynamodb:UpdateItem).
   - >-
     AWS references: U(https://docs.aws.amazon.com/drs/latest/userguide/agent-installation.html),
     U(https://docs.aws.amazon.com/systems-manager/latest/userguide/monitor-commands.html),
@@ -257,8 +271,11 @@ changed:
 overall_status:
   description:
     - One status for the run - C(Pending), C(InProgress), C(Success), C(Failed) or C(Cancelled).
-    - C(Success) when every instance is installed or already protected; C(Failed) as soon as one instance failed
-      or was rejected (the task itself fails only past O(max_failures)).
+    - While some instance is still to be installed or installing (check mode, O(wait=false)) the run is not
+      over - C(Pending) when nothing has started yet (a plan, commands not yet delivered), else C(InProgress) -
+      even if others already failed or were rejected (RV(summary) counts those).
+    - Once everything finished - C(Success) when every instance is installed or already protected, C(Failed)
+      when one failed or was rejected (the task itself fails only past O(max_failures)), else C(Cancelled).
   returned: always
   type: str
   sample: Success

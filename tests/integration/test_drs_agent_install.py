@@ -155,6 +155,7 @@ def test_quota_notice_becomes_a_task_warning(emulator_factory):
         ({"output_s3_key_prefix": "logs/"}, ["output_s3_bucket"]),
         ({"endpoint_url": "no scheme here"}, ["Cannot build the AWS", "client: Invalid endpoint: no scheme here"]),
         ({"profile": "ops"}, ["Passing both a profile and access tokens is not supported"]),
+        ({"tracking_table": "no-such-table"}, ["tracking_table 'no-such-table' does not exist", "Nothing was sent"]),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_sent(emu, options, fragments):
@@ -209,4 +210,19 @@ def test_interrupted_install_is_reattached_by_the_next_run(emulator_factory):
     assert second["changed"] is False
     assert second["summary"]["installed"] == 6
     assert second["summary"]["reattached"] == 6
+    assert len(emu.calls("ssm", "SendCommand")) == 1
+
+
+def test_read_failure_after_sending_fails_cleanly_with_the_result_and_the_rerun_sends_nothing(emu):
+    # a fresh fleet has no earlier commands: the first ListCommandInvocations is the finished command's
+    emu.admin.faults(
+        fail_next={"ssm:ListCommandInvocations": {"mode": "before", "status": 400, "code": "AccessDeniedException"}}
+    )
+    result = run(emu)
+    message = assert_clean_failure(result, "ListCommandInvocations failed", "AccessDeniedException", "re-attaches")
+    assert result["commands"][0]["command_id"] in message
+    assert len(result["instances"]) == 6
+    again = run(emu)
+    assert again.get("failed") is not True, again.get("msg")
+    assert again["summary"]["installed"] == 6
     assert len(emu.calls("ssm", "SendCommand")) == 1

@@ -7,9 +7,11 @@ takes milliseconds and no test sleeps.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
+from ansible_collections.drs.orchestration.plugins.module_utils import agent_install, timeutil
 from ansible_collections.drs.orchestration.plugins.module_utils.agent_install import (
     InstallRequest,
     install_agents,
@@ -299,6 +301,139 @@ def test_wait_timeout_names_the_running_command_and_the_rerun_picks_it_up(run):
     assert result["summary"]["installed"] == 2
 
 
+def test_instance_ssm_denied_in_a_successful_command_is_remembered_as_failed(run):
+    # AccessDenied (like Undeliverable and InvalidPlatform) does not count towards the command's status:
+    # the command ends Success although the instance was never installed.
+    r = run(fleet(count=3))
+    victim = r.ids()[0]
+    r.emu.admin.service("ssm", "set-install-outcome", instance_id=victim, outcome="access_denied")
+    first = r.install(max_failures=1)
+    assert first["commands"][0]["status"] == "Success"
+    assert by_id(first)[victim]["status_details"] == "AccessDenied"
+    again = r.install(max_failures=1, wait_timeout=300)
+    record = by_id(again)[victim]
+    assert again["changed"] is False
+    assert record["outcome"] == "failed"
+    assert record["status_details"] == "AccessDenied"
+    assert "an earlier install" in record["reason"]
+    assert "retry_failed" in record["reason"]
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    r.emu.admin.service("ssm", "set-install-outcome", instance_id=victim, outcome="success")
+    retried = r.install(retry_failed=True)
+    assert r.emu.calls("ssm", "SendCommand")[-1]["params"]["InstanceIds"] == [victim]
+    assert by_id(retried)[victim]["outcome"] == "installed"
+
+
+def test_earlier_installs_cost_one_invocation_read_per_finished_command(run):
+    r = run(fleet(count=120))
+    r.install(batch_size=50)
+    before = r.emu.world.call_counts["ssm:ListCommandInvocations"]
+    r.install(batch_size=50)
+    assert r.emu.world.call_counts["ssm:ListCommandInvocations"] - before == 3
+
+
+def seed_source_server(r, data, instance_id, **server):
+    r.emu.admin.reset(
+        {
+            **data,
+            "source_servers": [
+                {"hostname": "app-0001", "origin": "AWS", "instance_id": instance_id, "region": "us-west-2", **server}
+            ],
+        }
+    )
+
+
+def test_disconnected_source_server_does_not_protect_its_instance(run):
+    data = fleet(count=2)
+    r = run(data)
+    victim = r.ids()[0]
+    seed_source_server(r, data, victim, state="DISCONNECTED")
+    plan = r.plan()
+    planned = by_id(plan)[victim]
+    assert planned["outcome"] == "would_install"
+    assert "DISCONNECTED" in planned["reason"]
+    assert "not protected" in planned["reason"]
+    result = r.install()
+    record = by_id(result)[victim]
+    assert r.emu.calls("ssm", "SendCommand")[0]["params"]["InstanceIds"] == r.ids()
+    assert record["outcome"] == "installed"
+    assert "reinstalled: it was DISCONNECTED" in record["reason"]
+    server = r.emu.client("drs", region="us-west-2").describe_source_servers(
+        filters={"sourceServerIDs": [record["source_server_id"]]}
+    )["items"][0]
+    assert server["dataReplicationInfo"]["dataReplicationState"] != "DISCONNECTED"
+
+
+def test_instance_disconnected_after_its_install_is_installed_again(run):
+    r = run(fleet(count=2))
+    first = r.install()
+    victim = r.ids()[0]
+    r.sleep(600)
+    drs = r.emu.client("drs", region="us-west-2")
+    drs.disconnect_source_server(sourceServerID=by_id(first)[victim]["source_server_id"])
+    again = r.install()
+    assert again["changed"] is True
+    assert r.emu.calls("ssm", "SendCommand")[-1]["params"]["InstanceIds"] == [victim]
+    assert by_id(again)[victim]["outcome"] == "installed"
+    assert by_id(again)[r.ids()[1]]["outcome"] == "installed"  # protected, by the first install
+
+
+def test_reinstall_on_a_disconnected_server_is_waited_for_not_sent_twice(run):
+    data = fleet(count=1, timing={"registration_seconds": 600})
+    r = run(data)
+    seed_source_server(r, data, r.ids()[0], state="DISCONNECTED")
+    r.install(wait=False)
+    r.sleep(120)  # the install succeeded; the agent has not re-registered yet
+    result = r.install(wait_timeout=1800)
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    assert result["changed"] is False
+    assert result["summary"]["installed"] == 1
+
+
+def test_archived_or_disconnected_source_servers_are_not_protection():
+    def server(instance_id, **extra):
+        return {
+            "sourceServerID": "s-" + instance_id[2:].ljust(17, "0"),
+            "sourceProperties": {"identificationHints": {"awsInstanceID": instance_id}},
+            "dataReplicationInfo": {"dataReplicationState": extra.pop("state", "CONTINUOUS")},
+            **extra,
+        }
+
+    servers = [
+        server("i-00000000000000001"),
+        server("i-00000000000000002", isArchived=True),
+        server("i-00000000000000003", state="DISCONNECTED"),
+        server("i-00000000000000004", state="STOPPED"),
+    ]
+    stale = {}
+    protected = agent_install._Run._protected(servers, stale)
+    assert sorted(protected) == ["i-00000000000000001", "i-00000000000000004"]
+    assert sorted(stale) == ["i-00000000000000002", "i-00000000000000003"]
+
+
+def test_cross_account_rerun_after_a_day_sends_nothing_and_skip_protected_off_reinstalls(run):
+    document = {
+        "name": "Org-InstallDRAgentCrossAccount",
+        "installs_drs_agent": True,
+        "parameters": [
+            {"Name": "Region", "Type": "String"},
+            {"Name": "AccountId", "Type": "String"},
+            {"Name": "Tags", "Type": "String", "DefaultValue": ""},
+        ],
+    }
+    r = run(fleet(count=2, documents=[document], accounts={"AKIAOTHER0000000000": "210987654321"}))
+    options = {"account_id": "210987654321", "document_name": "Org-InstallDRAgentCrossAccount"}
+    r.install(**options)
+    r.sleep(25 * 3600)
+    again = r.install(**options)
+    assert again["changed"] is False
+    assert again["summary"]["installed"] == 2
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    forced = r.install(skip_protected=False, **options)
+    assert forced["changed"] is True
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+
+
 # -- check mode ----------------------------------------------------------------------------------
 
 
@@ -315,6 +450,17 @@ def test_check_mode_returns_the_plan_and_sends_nothing(run):
     assert len(r.emu.calls("ssm", "SendCommand")) == 1  # the setup's only
     installed = [i for i in plan["instances"] if i["outcome"] == "installed"]
     assert all("installed by command" in i["reason"] and i["source_server_id"] for i in installed)
+
+
+def test_unfinished_run_is_pending_or_in_progress_whatever_was_rejected(run):
+    r = run(fleet(count=4, offline=1))
+    plan = r.plan()
+    assert plan["overall_status"] == "Pending"
+    sent = r.install(wait=False, max_failures=1)
+    assert sent["summary"]["rejected"] == 1
+    assert sent["overall_status"] in ("Pending", "InProgress")
+    done = r.install(max_failures=1)
+    assert done["overall_status"] == "Failed"
 
 
 def test_check_mode_of_a_protected_fleet_reports_no_change(run):
@@ -413,6 +559,109 @@ def test_instance_vanished_between_precheck_and_send_does_not_sink_its_batch(run
     executed = r.executed_commands()
     assert len(executed) == 1
     assert gone not in [i.instance_id for i in executed[0].invocations]
+
+
+class StaleSsmView(VanishOnSend):
+    """VanishOnSend, and SSM still shows the vanished instance Online (PingStatus lags behind EC2)."""
+
+    def reader(self, service, region=None):
+        client = self.clients.reader(service, region)
+        if service != "ssm":
+            return client
+        return _StaleInstanceInformation(client)
+
+
+class _StaleInstanceInformation:
+    def __init__(self, client):
+        self.client = client
+        self.seen = {}
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def get_paginator(self, operation):
+        paginator = self.client.get_paginator(operation)
+        if operation != "describe_instance_information":
+            return paginator
+        seen = self.seen
+
+        class Stale:
+            def paginate(self, **kwargs):
+                wanted = [v for f in kwargs["Filters"] for v in f["Values"]]
+                found = set()
+                for page in paginator.paginate(**kwargs):
+                    for info in page["InstanceInformationList"]:
+                        seen[info["InstanceId"]] = info
+                        found.add(info["InstanceId"])
+                    yield page
+                yield {"InstanceInformationList": [seen[i] for i in wanted if i not in found and i in seen]}
+
+        return Stale()
+
+
+def test_vanished_instance_still_online_in_ssm_is_judged_by_its_ec2_state(run):
+    r = run(fleet(count=5))
+    gone = r.ids()[2]
+    clients = StaleSsmView(r.clients, r.emu, gone)
+    request = InstallRequest.from_options(instance_filters={"tag:dr:enabled": "true"}, target_region="us-west-2")
+    with pytest.raises(DrsOrchestrationError) as info:
+        install_agents(clients, request, clock=r.clock, sleep=r.sleep)
+    result = info.value.details
+    vanished = by_id(result)[gone]
+    assert vanished["outcome"] == "rejected"
+    assert "the instance is terminated" in vanished["reason"]
+    assert result["summary"]["installed"] == 4
+    assert len(r.executed_commands()) == 1
+
+
+def test_read_failure_after_sending_keeps_the_result_and_the_rerun_sends_nothing(run):
+    r = run(fleet(count=60))
+    armed = []
+
+    def sleep(seconds):
+        r.sleep(seconds)
+        if not armed:
+            armed.append(True)
+            r.emu.admin.faults(
+                fail_next={"ssm:ListCommands": {"mode": "before", "status": 400, "code": "AccessDeniedException"}}
+            )
+
+    request = InstallRequest.from_options(
+        instance_filters={"tag:dr:enabled": "true"}, target_region="us-west-2", poll_interval=10
+    )
+    with pytest.raises(DrsOrchestrationError) as info:
+        install_agents(r.clients, request, clock=r.clock, sleep=sleep)
+    error = info.value
+    assert "ListCommands failed (AccessDeniedException" in error.message
+    assert "re-attaches" in error.message
+    sent = [c["command_id"] for c in error.details["commands"]]
+    assert len(sent) == 2
+    assert all(command_id in error.message for command_id in sent)
+    assert error.details["summary"]["in_progress"] == 60
+    result = r.install()
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+    assert result["summary"]["installed"] == 60
+
+
+def test_failed_invocation_read_keeps_the_result(run):
+    r = run(fleet(count=3))
+    r.emu.admin.faults(
+        fail_next={"ssm:ListCommandInvocations": {"mode": "before", "status": 400, "code": "AccessDeniedException"}}
+    )
+    error = r.install_failing()
+    assert "ListCommandInvocations failed" in error.message
+    assert error.details["commands"][0]["command_id"] in error.message
+    assert r.install()["summary"]["installed"] == 3
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+
+
+def test_region_the_aws_document_does_not_list_is_explained_and_nothing_sent(run):
+    r = run(fleet(count=2))
+    error = r.install_failing(target_region="mx-central-1")
+    assert "InvalidParameters" in error.message
+    assert "Region parameter" in error.message
+    assert "mx-central-1" in error.message
+    assert r.executed_commands() == []
 
 
 def test_instance_terminated_during_the_install_is_reported_failed(run):
@@ -520,15 +769,55 @@ def test_no_quota_lookup_below_the_default(run):
 # -- tracking table ---------------------------------------------------------------------------------
 
 
-def test_tracking_table_gets_one_record_per_command_and_its_final_status(run):
-    r = run(fleet(count=60, fail=1))
+def create_tracking_table(r, name="agent-installs"):
     ddb = r.emu.client("dynamodb")
     ddb.create_table(
-        TableName="agent-installs",
+        TableName=name,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "CommandId", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "CommandId", "KeyType": "HASH"}],
     )
+    return ddb
+
+
+def test_missing_tracking_table_fails_before_anything_is_sent(run):
+    r = run(fleet(count=60))
+    with pytest.raises(InputError, match="tracking_table 'no-such-table' does not exist in us-east-1"):
+        r.plan(tracking_table="no-such-table")
+    with pytest.raises(InputError, match="Nothing was sent"):
+        r.install(batch_size=50, tracking_table="no-such-table")
+    assert r.emu.calls("ssm", "SendCommand") == []
+
+
+def test_tracking_table_with_another_key_is_refused_before_sending(run):
+    r = run(fleet(count=2))
+    r.emu.client("dynamodb").create_table(
+        TableName="other",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    with pytest.raises(InputError, match="hash key must be CommandId"):
+        r.install(tracking_table="other")
+    assert r.emu.calls("ssm", "SendCommand") == []
+
+
+def test_tracking_write_failure_is_a_notice_not_a_lost_run(run):
+    r = run(fleet(count=60))
+    create_tracking_table(r)
+    r.emu.admin.faults(
+        fail_next={"dynamodb:PutItem": {"mode": "before", "status": 400, "code": "AccessDeniedException"}}
+    )
+    result = r.install(batch_size=50, tracking_table="agent-installs")
+    assert len(r.executed_commands()) == 2
+    assert result["summary"]["installed"] == 60
+    first = result["commands"][0]["command_id"]
+    assert any(first in n and "AccessDeniedException" in n and "not affected" in n for n in result["notices"])
+
+
+def test_tracking_table_gets_one_record_per_command_and_its_final_status(run):
+    r = run(fleet(count=60, fail=1))
+    ddb = create_tracking_table(r)
     result = r.install(batch_size=50, tracking_table="agent-installs", max_failures=1)
     r.install(batch_size=50, tracking_table="agent-installs", max_failures=1)  # a re-run adds nothing
     items = {i["CommandId"]["S"]: i for i in ddb.scan(TableName="agent-installs")["Items"]}
@@ -559,6 +848,16 @@ def test_submit_install_sends_one_command_and_status_reports_each_instance(run):
     states = {i["instance_id"]: i["state"] for i in done["instances"]}
     assert states == {r.ids()[0]: "Failed", r.ids()[1]: "Success", r.ids()[2]: "Success"}
     assert len(r.emu.calls("ssm", "SendCommand")) == 1
+
+
+def test_submit_install_reconciles_even_when_the_controller_clock_runs_ahead(run, monkeypatch):
+    r = run(fleet(count=2))
+    ahead = timeutil.utcnow() + timedelta(minutes=10)
+    monkeypatch.setattr(timeutil, "utcnow", lambda: ahead)
+    r.emu.admin.faults(fail_next={"ssm:SendCommand": {"mode": "after", "status": 500, "code": "InternalServerError"}})
+    submitted = submit_install(r.clients, r.ids(), "us-west-2")
+    assert len(r.executed_commands()) == 1
+    assert submitted["command_id"] == r.executed_commands()[0].command_id
 
 
 def test_submit_install_keeps_the_50_instance_limit(run):
