@@ -1,19 +1,116 @@
 """Strict validation of raw response bodies against botocore output shapes.
 
-Used by the fidelity tests: a response passes only when every member is known to the
-model, every required member is present, every value has the modeled type, every
-enum value is in the model's enum and list/string/number limits hold. botocore's own
-parsers are lenient (they drop unknown members), so this is the check that keeps the
+Used by the fidelity tests: a JSON response passes only when every member is known to
+the model, every required member is present, every value has the modeled type, every
+enum value is in the model's enum, list/string/number limits hold and strings match the
+model's patterns. An EC2/query XML response passes when every element is known to the
+model and scalars are well-typed (enums, integers, booleans, timestamps, list and string
+limits, patterns).
+An error passes only when its code is one the operation declares in the model or one
+the service answers on any operation (:data:`COMMON_ERRORS`), and a JSON error body
+must match the exception's modeled shape. botocore's own parsers are lenient (they drop
+unknown members and accept any error code), so this is the check that keeps the
 emulator honest.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from botocore.model import OperationModel, Shape
+
+# Errors a service answers on ANY operation, whatever the operation's own ``errors`` list
+# in the model says. Each API reference has a "Common Errors" page with the same list
+# ("errors common to the API actions of all AWS services"), e.g.
+# https://docs.aws.amazon.com/drs/latest/APIReference/CommonErrors.html and
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/CommonErrors.html
+_COMMON_ERRORS = frozenset(
+    {
+        "AccessDeniedException",
+        "IncompleteSignature",
+        "InternalFailure",
+        "InvalidAction",
+        "InvalidClientTokenId",
+        "NotAuthorized",
+        "OptInRequired",
+        "RequestExpired",
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "ValidationError",
+    }
+)
+# The JSON protocols send the common ValidationError ("The input fails to satisfy the
+# constraints specified by an AWS service") as ValidationException -- the DRS model's own
+# ValidationException carries that very description; SSM answers a model constraint with
+# "ValidationException: 1 validation error detected: ... failed to satisfy constraint"
+# on operations that do not declare it (SendCommand: disneystreaming/ssm-helpers#47,
+# aws-samples/bottlerocket-images-cache#11).
+_JSON_COMMON_ERRORS = _COMMON_ERRORS | {"ValidationException"}
+# EC2 operations declare no errors in the model; the EC2 API Reference "Error codes for
+# the Amazon EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)
+# lists the common client errors every action can return, the server errors, and the
+# action-specific ones (here those of the instance APIs).
+_EC2_ERRORS = frozenset(
+    {
+        # common client errors
+        "AuthFailure",
+        "Blocked",
+        "DryRunOperation",
+        "IdempotentParameterMismatch",
+        "IncompleteSignature",
+        "InvalidAction",
+        "InvalidCharacter",
+        "InvalidClientTokenId",
+        "InvalidPaginationToken",
+        "InvalidParameter",
+        "InvalidParameterCombination",
+        "InvalidParameterDependency",
+        "InvalidParameterValue",
+        "InvalidQueryParameter",
+        "MalformedQueryString",
+        "MissingAction",
+        "MissingAuthenticationToken",
+        "MissingParameter",
+        "OptInRequired",
+        "PendingVerification",
+        "RequestExpired",
+        "UnauthorizedOperation",
+        "UnknownParameter",
+        "UnsupportedInstanceAttribute",
+        "UnsupportedOperation",
+        "UnsupportedProtocol",
+        "ValidationError",
+        # server errors
+        "InternalError",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "Unavailable",
+        # action-specific (instances)
+        "InvalidInstanceID.Malformed",
+        "InvalidInstanceID.NotFound",
+    }
+)
+COMMON_ERRORS: dict[str, frozenset[str]] = {
+    "drs": _JSON_COMMON_ERRORS,
+    "ssm": _JSON_COMMON_ERRORS,
+    "dynamodb": _JSON_COMMON_ERRORS,
+    "ec2": _EC2_ERRORS,
+    # STS throttles with the code "Throttling" (<Code>Throttling</Code><Message>Rate exceeded</Message>,
+    # jlevers/selling-partner-api#278), which botocore's retryer knows.
+    "sts": _COMMON_ERRORS | {"Throttling"},
+}
+# Model patterns that real answers break, so responses are not held to them (shape name -> service).
+PATTERNS_REAL_ANSWERS_BREAK = {
+    # SSM's StringDateTime admits one fractional digit, yet SSM sends milliseconds:
+    # "ExecutionStartDateTime": "2019-02-14T19:26:26.439Z" (aws/aws-cli awscli/examples/ssm/get-command-invocation.rst).
+    "StringDateTime": "ssm",
+}
+# The emulator's own answer (HTTP 501) for an operation it does not emulate: never a
+# claim about AWS, so never checked against the model.
+EMULATOR_ERRORS = frozenset({"NotImplemented"})
 
 
 class ShapeMismatch(AssertionError):
@@ -68,6 +165,9 @@ def check_json(shape: Shape, value, path: str = "") -> None:
         if shape.enum and value not in shape.enum:
             _fail(path, f"{value!r} is not in enum {shape.name} {list(shape.enum)}")
         _limits(shape, len(value), path, "characters")
+        pattern = _pattern(shape)
+        if pattern is not None and not pattern.fullmatch(value):
+            _fail(path, f"{value!r} does not match the pattern {shape.metadata['pattern']} of {shape.name}")
         return
     if kind in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):
@@ -98,6 +198,17 @@ def check_json(shape: Shape, value, path: str = "") -> None:
     _fail(path, f"unhandled shape type {kind}")
 
 
+def _pattern(shape: Shape) -> re.Pattern | None:
+    """The model's pattern of a string shape, or None (no pattern, or a Java-only construct Python cannot compile)."""
+    pattern = shape.metadata.get("pattern")
+    if pattern is None or shape.name in PATTERNS_REAL_ANSWERS_BREAK:
+        return None
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return None
+
+
 def _limits(shape: Shape, size: int, path: str, unit: str) -> None:
     meta = shape.metadata
     if "min" in meta and size < meta["min"]:
@@ -123,6 +234,21 @@ def check_json_response(operation: OperationModel, body: bytes) -> dict:
         return data
     check_json(operation.output_shape, data)
     return data
+
+
+def check_error_code(operation: OperationModel, code: str) -> None:
+    """The error code must be declared by the operation, or answered by the service on any operation."""
+    if code in EMULATOR_ERRORS:
+        return
+    declared = {shape.metadata.get("error", {}).get("code", shape.name) for shape in operation.error_shapes}
+    declared |= {shape.name for shape in operation.error_shapes}
+    common = COMMON_ERRORS.get(operation.service_model.service_name, _COMMON_ERRORS)
+    if code not in declared and code not in common:
+        _fail(
+            "",
+            f"error {code!r} is neither declared by {operation.name} {sorted(declared)} "
+            f"nor common to every {operation.service_model.service_name} operation (validate.COMMON_ERRORS)",
+        )
 
 
 def check_json_error(model, body: bytes, code: str) -> dict:
@@ -176,8 +302,13 @@ def _check_xml(shape: Shape, element: ET.Element, ns: str, path: str, skip=froze
     text = element.text or ""
     if len(element):
         _fail(path, f"scalar {shape.name} has child elements")
-    if kind == "string" and shape.enum and text not in shape.enum:
-        _fail(path, f"{text!r} is not in enum {shape.name}")
+    if kind == "string":
+        if shape.enum and text not in shape.enum:
+            _fail(path, f"{text!r} is not in enum {shape.name}")
+        _limits(shape, len(text), path, "characters")
+        pattern = _pattern(shape)
+        if pattern is not None and not pattern.fullmatch(text):
+            _fail(path, f"{text!r} does not match the pattern {shape.metadata['pattern']} of {shape.name}")
     if kind in ("integer", "long"):
         try:
             int(text)
@@ -214,6 +345,7 @@ class StrictResponses:
             if protocol in ("json", "rest-json"):
                 data = json.loads(body)
                 code = response_dict["headers"].get("x-amzn-ErrorType", data.get("__type", "")).split(":")[0]
+                check_error_code(operation_model, code)
                 check_json_error(self.model, body, code)
                 self.seen.append(f"{operation_model.name}!{code}")
             else:
@@ -221,6 +353,7 @@ class StrictResponses:
                 codes = [e.text for e in root.iter() if e.tag.endswith("Code")]
                 if not codes:
                     _fail("", f"error body without a Code: {body[:200]!r}")
+                check_error_code(operation_model, codes[0])
                 self.seen.append(f"{operation_model.name}!{codes[0]}")
             return
         if protocol in ("json", "rest-json"):

@@ -665,8 +665,9 @@ class SsmBackend(Backend):
         key, value = flt["key"], flt["value"]
         if key == "ExecutionStage":
             if value not in ("Executing", "Complete"):
+                # ListCommands declares no value error: InvalidFilterKey is its filter error (README, Assumptions).
                 raise AwsError(
-                    "InvalidFilterValue", f"ExecutionStage filter value {value!r} is not Executing or Complete."
+                    "InvalidFilterKey", f"ExecutionStage filter value {value!r} is not Executing or Complete."
                 )
             done = all(i.terminal for i in command.invocations)
             return done if value == "Complete" else not done
@@ -722,24 +723,30 @@ class SsmBackend(Backend):
         elif len(invocation.plugins) == 1:
             plugin = invocation.plugins[0]
         else:
-            plugin = None  # multi-step document without PluginName: status only, no output
+            # "If the document contains more than one step, you must specify the name of the step" (the model).
+            raise AwsError(
+                "InvalidPluginName",
+                f"{command.document.name} has several steps; name one in PluginName "
+                f"({', '.join(p.step.name for p in invocation.plugins)}).",
+            )
         return self._invocation_detail(invocation, plugin)
 
-    def _invocation_detail(self, invocation: Invocation, plugin: Plugin | None) -> dict:
+    def _invocation_detail(self, invocation: Invocation, plugin: Plugin) -> dict:
         command = invocation.command
-        ran = plugin or next((p for p in invocation.plugins if p.runs), invocation.plugins[0])
+        cancelling = invocation.detail == "Cancelling"
         result = {
             "CommandId": command.command_id,
             "InstanceId": invocation.instance_id,
             "Comment": command.request.get("Comment", ""),
             "DocumentName": command.document.name,
             "DocumentVersion": command.request.get("DocumentVersion") or "$DEFAULT",
-            "ResponseCode": ran.code,
-            "ExecutionStartDateTime": _iso_ms(ran.start),
-            "ExecutionElapsedTime": _elapsed(ran.start, ran.finish or (self.now() if ran.start else None)),
-            "ExecutionEndDateTime": _iso_ms(ran.finish),
-            "Status": INVOCATION_STATUS[invocation.detail],
-            "StatusDetails": invocation.detail,
+            "PluginName": plugin.step.name,
+            "ResponseCode": plugin.code,
+            "ExecutionStartDateTime": _iso_ms(plugin.start),
+            "ExecutionElapsedTime": _elapsed(plugin.start, plugin.finish or (self.now() if plugin.start else None)),
+            "ExecutionEndDateTime": _iso_ms(plugin.finish),
+            "Status": "Cancelling" if cancelling else PLUGIN_STATUS[plugin.detail],
+            "StatusDetails": "Cancelling" if cancelling else plugin.detail,
             "StandardOutputContent": "",
             "StandardOutputUrl": "",
             "StandardErrorContent": "",
@@ -747,16 +754,12 @@ class SsmBackend(Backend):
             "CloudWatchOutputConfig": command.request.get("CloudWatchOutputConfig")
             or {"CloudWatchOutputEnabled": False},
         }
-        if plugin is not None:
-            result["PluginName"] = plugin.step.name
-            result["Status"] = PLUGIN_STATUS[plugin.detail] if invocation.detail != "Cancelling" else "Cancelling"
-            result["StatusDetails"] = plugin.detail if invocation.detail != "Cancelling" else "Cancelling"
-            if plugin.detail in TERMINAL:
-                result["StandardOutputContent"] = plugin.stdout[: out.STDOUT_LIMIT]
-                result["StandardErrorContent"] = plugin.stderr[: out.STDERR_LIMIT]
-                view = self._plugin_view(invocation, plugin)
-                result["StandardOutputUrl"] = view["StandardOutputUrl"]
-                result["StandardErrorUrl"] = view["StandardErrorUrl"]
+        if plugin.detail in TERMINAL:
+            result["StandardOutputContent"] = plugin.stdout[: out.STDOUT_LIMIT]
+            result["StandardErrorContent"] = plugin.stderr[: out.STDERR_LIMIT]
+            view = self._plugin_view(invocation, plugin)
+            result["StandardOutputUrl"] = view["StandardOutputUrl"]
+            result["StandardErrorUrl"] = view["StandardErrorUrl"]
         return result
 
     def cancel_command(self, params: dict) -> dict:
@@ -795,6 +798,17 @@ class SsmBackend(Backend):
 
     # Inventory -------------------------------------------------------------------------
     def describe_instance_information(self, params: dict) -> dict:
+        # "Attempting to use InstanceInformationFilterList and Filters leads to an exception error";
+        # "Tag filters can't be combined with other filter types" (the model). Which declared error
+        # AWS sends is not documented: InvalidFilterKey (README, Assumptions).
+        if params.get("InstanceInformationFilterList") and params.get("Filters"):
+            raise AwsError(
+                "InvalidFilterKey", "Use either Filters or the legacy InstanceInformationFilterList, not both."
+            )
+        keys = [flt["Key"] for flt in params.get("Filters") or []]
+        tag_keys = [k for k in keys if k.startswith("tag:") or k == "tag-key"]
+        if tag_keys and len(tag_keys) < len(keys):
+            raise AwsError("InvalidFilterKey", "Tag filters can't be combined with other filter types.")
         records = self._managed_records()
         for flt in params.get("InstanceInformationFilterList") or []:
             records = self._info_filter(records, flt["key"], flt["valueSet"])
@@ -929,7 +943,7 @@ class SsmBackend(Backend):
 
 def _filter_time(value: str) -> datetime:
     if not _ISO_FILTER.match(value):
-        raise AwsError("InvalidFilterValue", f"{value} is not a timestamp like 2024-07-07T00:00:00Z.")
+        raise AwsError("InvalidFilterKey", f"{value} is not a timestamp like 2024-07-07T00:00:00Z.")
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 

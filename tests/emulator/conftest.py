@@ -4,9 +4,6 @@ Imported rather than listed in ``pytest_plugins``: pytest only accepts ``pytest_
 in the top-level conftest, and ``pytest tests`` collects this directory as a subpackage.
 """
 
-import json
-import re
-
 import pytest
 
 from emulator.validate import StrictResponses
@@ -29,26 +26,8 @@ DRS_FAST_TIMING = {
 }
 
 
-def _pattern_problems(shape, value, path: str, problems: list[str]) -> None:
-    """Strings that break the model's regular expressions (validate.py checks everything else)."""
-    kind = shape.type_name
-    if kind == "structure" and isinstance(value, dict):
-        for name, member in shape.members.items():
-            if name in value:
-                _pattern_problems(member, value[name], f"{path}.{name}", problems)
-    elif kind == "list" and isinstance(value, list):
-        for i, item in enumerate(value):
-            _pattern_problems(shape.member, item, f"{path}[{i}]", problems)
-    elif kind == "map" and isinstance(value, dict):
-        for key, item in value.items():
-            _pattern_problems(shape.value, item, f"{path}[{key!r}]", problems)
-    elif kind == "string" and isinstance(value, str) and "pattern" in shape.metadata:
-        pattern = shape.metadata["pattern"]
-        problems.extend([] if re.fullmatch(pattern, value) else [f"{path}={value!r} does not match {pattern}"])
-
-
 class DrsClients:
-    """boto3 DRS clients whose raw responses are validated strictly, patterns included."""
+    """boto3 DRS clients whose raw responses are validated strictly (``StrictResponses``, patterns included)."""
 
     def __init__(self):
         self.stricts: list[StrictResponses] = []
@@ -56,17 +35,7 @@ class DrsClients:
     def make(self, emu, region: str | None = None, **kwargs):
         client = emu.client("drs", region=region, **kwargs)
         self.stricts.append(StrictResponses(client))
-        client.meta.events.register("before-parse.drs.*", self._check_patterns)
         return client
-
-    @staticmethod
-    def _check_patterns(operation_model, response_dict, **_):
-        if response_dict["status_code"] >= 300 or operation_model.output_shape is None:
-            return
-        body = json.loads(response_dict["body"] or b"{}")
-        problems: list[str] = []
-        _pattern_problems(operation_model.output_shape, body, "", problems)
-        assert not problems, f"{operation_model.name}: {problems}"
 
     @property
     def seen(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 Each response body is validated against the botocore output shape (unknown members,
 types, enums, limits, required members) and the model's string patterns; each error must
-arrive as the exception class the model declares.
+be one the operation declares in the model, or one every DRS operation can answer
+(``validate.COMMON_ERRORS``: the API reference's Common Errors, ValidationException among
+them), and arrive as that exception class.
 """
 
 import botocore.exceptions
@@ -175,8 +177,17 @@ def test_every_emulated_operation_validates_against_the_model(world, drs_clients
         client.untag_resource(resourceArn=resource_arn, tagKeys=["env"])
         assert client.list_tags_for_resource(resourceArn=resource_arn)["tags"] == {"team": "dr"}
     missing = db["arn"].replace(db["sourceServerID"], "s-0000000000000000f")
-    with pytest.raises(errors.ResourceNotFoundException):
+    with pytest.raises(errors.ResourceNotFoundException) as not_found:
         client.tag_resource(resourceArn=missing, tags={"a": "b"})
+    # The same resourceType spelling as every other not-found and conflict error.
+    assert (not_found.value.response["resourceId"], not_found.value.response["resourceType"]) == (
+        missing,
+        "SOURCE_SERVER",
+    )
+    missing_job = busy["arn"].replace(busy["jobID"], "drsjob-0000000000000000f")
+    with pytest.raises(errors.ResourceNotFoundException) as not_found:
+        client.list_tags_for_resource(resourceArn=missing_job)
+    assert not_found.value.response["resourceType"] == "JOB"
     with pytest.raises(errors.ResourceNotFoundException):
         client.untag_resource(resourceArn=missing, tagKeys=["a"])
     with pytest.raises(errors.ResourceNotFoundException):
@@ -227,8 +238,12 @@ def test_throttling_arrives_as_the_modeled_exception(world, drs_clients):
     emu, _, _ = world
     client = drs_clients.make(emu, retries={"mode": "standard", "total_max_attempts": 1})
     emu.admin.faults(throttle_next={"drs:DescribeJobs": 1})
-    with pytest.raises(client.exceptions.ThrottlingException):
+    with pytest.raises(client.exceptions.ThrottlingException) as error:
         client.describe_jobs()
+    # retryAfterSeconds is bound to the Retry-After header in the model; 429 as modeled.
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error.value.response["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "1"
+    assert error.value.response["retryAfterSeconds"] == "1"
     assert client.describe_jobs()["items"] == []
 
 

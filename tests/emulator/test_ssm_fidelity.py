@@ -2,7 +2,8 @@
 
 Every client here is wrapped in ``StrictResponses``: a raw response body with an unknown
 member, a wrong type, an enum value outside the model or a missing required member
-fails the call. Errors must arrive as the modeled exception class.
+fails the call. An error must be one the operation declares in the model (or one every
+SSM operation can answer, ``validate.COMMON_ERRORS``) and arrive as that exception class.
 """
 
 from __future__ import annotations
@@ -176,14 +177,24 @@ def test_get_command_invocation_needs_an_existing_invocation_and_step(emu, ssm):
 
     emu.advance(5 + 60)
     step = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=WEB1, PluginName="InstallLinuxAgent")
-    whole = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=WEB1)
 
     assert (step["Status"], step["ResponseCode"], step["PluginName"]) == ("Success", 0, "InstallLinuxAgent")
     assert step["StandardOutputContent"] == "/usr/bin/python3\n"
     assert step["ExecutionElapsedTime"] == "PT60.000S"
-    # A multi-step document without PluginName: the invocation's status, no step output.
-    assert (whole["Status"], whole["StandardOutputContent"]) == ("Success", "")
-    assert "PluginName" not in whole
+    # "If the document contains more than one step, you must specify the name of the step" (the model).
+    with pytest.raises(ssm.exceptions.InvalidPluginName):
+        ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=WEB1)
+
+
+def test_get_command_invocation_of_a_single_step_document_needs_no_plugin_name(emu, ssm):
+    command = ssm.send_command(
+        InstanceIds=[WEB1], DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]}
+    )["Command"]
+    emu.advance(5 + 60)
+
+    result = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=WEB1)
+
+    assert (result["Status"], result["PluginName"]) == ("Success", "aws:runShellScript")
 
 
 def test_list_invocations_with_details_reports_both_steps_of_the_install_document(emu, ssm):
@@ -224,8 +235,14 @@ def test_list_commands_filters_and_pages_newest_first(emu, ssm):
     assert ssm.list_commands(CommandId="00000000-0000-4000-8000-000000000000")["Commands"] == []
     with pytest.raises(ssm.exceptions.InvalidNextToken):
         ssm.list_commands(NextToken="garbage")
-    with pytest.raises(ssm.exceptions.InvalidFilterValue):
+    # A bad filter value is an InvalidFilterKey: the only filter error ListCommands and
+    # ListCommandInvocations declare (InvalidFilterValue is not theirs).
+    with pytest.raises(ssm.exceptions.InvalidFilterKey):
         ssm.list_commands(Filters=[{"key": "InvokedAfter", "value": "yesterday"}])
+    with pytest.raises(ssm.exceptions.InvalidFilterKey):
+        ssm.list_commands(Filters=[{"key": "ExecutionStage", "value": "Sometimes"}])
+    with pytest.raises(ssm.exceptions.InvalidFilterKey):
+        ssm.list_command_invocations(Filters=[{"key": "InvokedBefore", "value": "tomorrow"}])
     with pytest.raises(ssm.exceptions.InvalidFilterKey):
         ssm.list_command_invocations(Filters=[{"key": "ExecutionStage", "value": "Complete"}])
 
@@ -285,6 +302,24 @@ def test_describe_instance_information_filters_and_pages(ssm):
         ssm.describe_instance_information(Filters=[{"Key": "Colour", "Values": ["blue"]}])
 
 
+def test_describe_instance_information_refuses_the_filter_combinations_the_model_forbids(ssm):
+    # "Attempting to use InstanceInformationFilterList and Filters leads to an exception error."
+    with pytest.raises(ssm.exceptions.InvalidFilterKey):
+        ssm.describe_instance_information(
+            InstanceInformationFilterList=[{"key": "PingStatus", "valueSet": ["Online"]}],
+            Filters=[{"Key": "PingStatus", "Values": ["Online"]}],
+        )
+    # "Tag filters can't be combined with other filter types."
+    with pytest.raises(ssm.exceptions.InvalidFilterKey):
+        ssm.describe_instance_information(
+            Filters=[{"Key": "tag:app", "Values": ["shop"]}, {"Key": "PingStatus", "Values": ["Online"]}]
+        )
+    both_tags = ssm.describe_instance_information(
+        Filters=[{"Key": "tag:app", "Values": ["shop"]}, {"Key": "tag-key", "Values": ["dr"]}]
+    )
+    assert [i["InstanceId"] for i in both_tags["InstanceInformationList"]] == [WEB1]
+
+
 def test_describe_document_gives_the_install_document_parameters_and_platforms(ssm):
     document = ssm.describe_document(Name=DRS_DOC)["Document"]
     params = {p["Name"]: p for p in document["Parameters"]}
@@ -339,6 +374,9 @@ def test_every_emulated_ssm_operation_and_error_is_covered_by_strict_validation(
         lambda: ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=UNMANAGED),
         lambda: ssm.cancel_command(CommandId="00000000-0000-4000-8000-000000000000"),
         lambda: ssm.describe_instance_information(Filters=[{"Key": "Colour", "Values": ["x"]}]),
+        lambda: ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=WEB1),
+        lambda: ssm.list_commands(Filters=[{"key": "InvokedAfter", "value": "yesterday"}]),
+        lambda: install(ssm, *[f"i-{n:017x}" for n in range(51)]),
     ]
     for call in failures:
         with pytest.raises(ssm.exceptions.ClientError):
@@ -354,4 +392,7 @@ def test_every_emulated_ssm_operation_and_error_is_covered_by_strict_validation(
         "GetCommandInvocation!InvocationDoesNotExist",
         "CancelCommand!InvalidCommandId",
         "DescribeInstanceInformation!InvalidFilterKey",
+        "GetCommandInvocation!InvalidPluginName",
+        "ListCommands!InvalidFilterKey",
+        "SendCommand!ValidationException",  # a model constraint: one of the common errors
     }

@@ -534,14 +534,18 @@ class DrsBackend(Backend):
         if parts is None:
             raise ValidationError(f"{resource_arn} is not the ARN of an Elastic Disaster Recovery resource")
         region, account, kind, resource_id = parts
-        tables = {"source-server": self.servers, "recovery-instance": self.recovery_instances, "job": self.jobs}
-        table = tables.get(kind, {})
+        tables = {
+            "source-server": (self.servers, "SOURCE_SERVER"),
+            "recovery-instance": (self.recovery_instances, "RECOVERY_INSTANCE"),
+            "job": (self.jobs, "JOB"),
+        }
+        table, resource_type = tables.get(kind, ({}, kind.replace("-", "_").upper()))
         if region != self.region or account != self.account_id or resource_id not in table:
             raise AwsError(
                 "ResourceNotFoundException",
                 f"Resource {resource_arn} not found",
                 resourceId=resource_arn,
-                resourceType=kind,
+                resourceType=resource_type,
             )
         return table[resource_id]
 
