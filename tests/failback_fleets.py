@@ -2,7 +2,8 @@
 
 Source servers replicate to ``RECOVERY``; the AWS-origin ones came from ``ORIGIN``. The
 fleets run on ``FAST`` timings so a recovery, a reverse replication or a failback takes
-virtual minutes. ``recover`` launches a recovery (or drill) of every source server and
+virtual minutes. ``recover`` launches a recovery (or drill) of every source server
+(``recover_again`` too, returning only the new instances, as in a second disaster) and
 ``launch`` one of chosen hostnames;
 ``mutating`` reads back, from the emulator's call log, the DRS calls that change
 something, so a test asserts exactly what was sent.
@@ -61,6 +62,13 @@ def recover(emu, drill=False):
     emu.advance(600)
     items = drs.describe_recovery_instances(filters={"sourceServerIDs": servers})["items"]
     return sorted(i["recoveryInstanceID"] for i in items if i["isDrill"] == drill)
+
+
+def recover_again(emu, drill=False):
+    """Another recovery (or drill) of every source server, as in a second disaster: the instances it launched."""
+    drs = emu.client("drs", region=RECOVERY)
+    before = {i["recoveryInstanceID"] for i in drs.describe_recovery_instances(filters={})["items"]}
+    return [i for i in recover(emu, drill) if i not in before]
 
 
 def mutating(emu, since=0):

@@ -15,7 +15,9 @@ from (``originEnvironment``; ERRATA row 4 and "Failback, as AWS documents it"):
   launches when it is FAILBACK_READY_FOR_LAUNCH; ``StopFailback`` stops it.
 
 Each recovery instance is placed on one ladder of phases, read from DRS on every round
-(nothing is remembered between runs, so an interrupted run picks up where AWS is)::
+(nothing is remembered between runs, so an interrupted run picks up where AWS is; within a
+run, what the run sent raises the phase, so a read that lags behind DRS never makes it send
+a call twice)::
 
     not_reversed < reversing < ready < launching < launched < protecting < protected
 
@@ -44,18 +46,22 @@ from .errors import (
     WaitTimeout,
 )
 from .recovery_instances import (
+    INACTIVE_REPLICATION_STATES,
     TROUBLE_REPLICATION_STATES,
     describe_raw,
     is_gone,
+    launched_from_reversed,
     normalize_recovery_instance,
     own_reversed_server,
     parse_source_server_arn,
     read_context,
     reversed_active,
     reversed_server_view,
+    reversed_unknown,
     since_replication_started,
     sort_records,
 )
+from .timeutil import parse_datetime
 from .validation import check_ids, check_range, check_region
 from .waiter import wait_for
 
@@ -243,19 +249,36 @@ class Assessment:
     problem: str | None = None
     failback_instance: dict | None = None
     job_id: str | None = None
+    pending: str | None = None  # replaces the record's pending action when the run knows better
 
 
-def _failback_instance_for(view, candidates, drill):
-    """The live failback instance of the requested kind launched from the reversed-direction server."""
+def _failback_instance_for(view, candidates, drill, any_kind=False):
+    """The live failback instance launched from the reversed-direction server in this cycle.
+
+    Of the requested kind (drill or not); with ``any_kind``, of the other kind when there is
+    none of the requested one (a production failback ends the cycle whatever is asked next).
+    """
     if view is None:
         return None
-    matching = [
-        f
+    kinds = (drill, not drill) if any_kind else (drill,)
+    for kind in kinds:
+        matching = [
+            f
+            for f in candidates.get(view["source_server_id"], ())
+            if bool(f["is_drill"]) == kind and not is_gone(f) and since_replication_started(view, f["point_in_time"])
+        ]
+        preferred = [f for f in matching if f["recovery_instance_id"] == view.get("recovery_instance_id")]
+        if preferred or matching:
+            return (preferred or matching)[0]
+    return None
+
+
+def _listed(view, candidates, drill):
+    """True when DRS lists a failback instance of this kind from this cycle, live or not."""
+    return any(
+        bool(f["is_drill"]) == drill and since_replication_started(view, f["point_in_time"])
         for f in candidates.get(view["source_server_id"], ())
-        if bool(f["is_drill"]) == drill and not is_gone(f) and since_replication_started(view, f["point_in_time"])
-    ]
-    preferred = [f for f in matching if f["recovery_instance_id"] == view.get("recovery_instance_id")]
-    return (preferred or matching or [None])[0]
+    )
 
 
 def _trouble(state, error, what):
@@ -265,11 +288,14 @@ def _trouble(state, error, what):
     return None
 
 
-def assess_aws(record, candidates, drill, own_jobs):
+def assess_aws(record, candidates, drill, own_jobs, any_kind=False):
     """Place an origin-AWS recovery instance on the ladder.
 
     :param candidates: ``{reversed server id: [failback instance records]}`` in the origin Region
     :param own_jobs: job IDs this run started (a failure of one of them ends the run)
+    :param any_kind: count a failback instance of either kind (for the states before the launch:
+        an instance already failed back, drill or production, is past ``ready`` whatever
+        ``drill`` says, and must not be reversed again)
     """
     view = own_reversed_server(record)
     launch = (view or {}).get("last_launch") or {}
@@ -278,9 +304,9 @@ def assess_aws(record, candidates, drill, own_jobs):
     )
     if ours and launch.get("status") in ACTIVE_LAUNCH_STATUSES:
         return Assessment(record, "launching", job_id=launch.get("job_id"))
-    failback = _failback_instance_for(view, candidates, drill)
+    failback = _failback_instance_for(view, candidates, drill, any_kind)
     if failback is not None:
-        if drill:
+        if failback["is_drill"]:
             return Assessment(record, "launched", failback_instance=failback)
         back = reversed_active(failback)
         if back is None:
@@ -289,6 +315,16 @@ def assess_aws(record, candidates, drill, own_jobs):
         problem = _trouble(state, back["error"], f"re-protection replication of {back['source_server_id']}")
         phase = "protected" if state == "CONTINUOUS" else "protecting"
         return Assessment(record, phase, problem=problem, failback_instance=failback)
+    if ours and launch.get("status") == "LAUNCHED" and not _listed(view, candidates, drill):
+        # DRS says this cycle's launch succeeded but does not list its instance (yet): launching
+        # again would make a second failback instance, so wait for it to show.
+        return Assessment(
+            record,
+            "launching",
+            job_id=launch.get("job_id"),
+            pending=f"Wait for DRS to list the failback instance launched by job {launch.get('job_id')} "
+            f"from {view['source_server_id']} in {view['region']}.",
+        )
     if ours and launch.get("status") == "FAILED" and launch.get("job_id") in own_jobs:
         return Assessment(
             record,
@@ -326,6 +362,10 @@ def assess_on_premises(record, jobs, own_jobs):
             record, "reversing", problem=f"failback state is FAILBACK_ERROR{', error ' + error if error else ''}"
         )
     job = jobs.get(failback["job_id"]) if failback["job_id"] else None
+    if job and _ended_before(job, failback["initiation_time"]):
+        # failbackJobID names the last failback job, which may be one of an earlier pairing
+        # (a second failback of the same instance): it says nothing about this one.
+        job = None
     if job and job["status"] in ACTIVE_JOB_STATUSES:
         return Assessment(record, "launching", job_id=job["job_id"])
     if job and state == ON_PREMISES_READY and _job_launched(job, record["recovery_instance_id"]):
@@ -343,6 +383,12 @@ def assess_on_premises(record, jobs, own_jobs):
     return Assessment(record, "not_reversed")
 
 
+def _ended_before(job, when):
+    """True when the job is known to have ended before ``when`` (the current failback initiation)."""
+    ended, started = parse_datetime(job.get("end_time")), parse_datetime(when)
+    return ended is not None and started is not None and ended < started
+
+
 def _job_launched(job, recovery_instance_id):
     return job["status"] == "COMPLETED" and any(
         s["launch_status"] == "LAUNCHED"
@@ -356,6 +402,47 @@ def _job_failed_for(job, recovery_instance_id):
         s["launch_status"] == "FAILED"
         for s in job["participating_servers"]
         if s["recovery_instance_id"] in (None, recovery_instance_id)
+    )
+
+
+def reversal_conflict(record):
+    """Why ReverseReplication of this instance would take over another instance's reverse replication, else None.
+
+    DRS keeps one reversed-direction source server per source server. When it replicates
+    another recovery instance of the same source server (its identification hint names
+    that instance), reversing this one would switch it over and stop that instance's
+    failback. That is refused, unless the other instance's failback is over: a production
+    failback was launched from the server since its replication started (a new disaster
+    cycle then reverses the new recovery instance), or its replication is stopped or
+    DISCONNECTED (a terminated instance leaves it DISCONNECTED).
+    """
+    view = record.get("reversed_direction_source_server")
+    if not view or not view["found"] or view["belongs_to_this_instance"]:
+        return None
+    state = view["data_replication_state"]
+    if state is None or state in INACTIVE_REPLICATION_STATES or state == "DISCONNECTED" or launched_from_reversed(view):
+        return None
+    rid, other = record["recovery_instance_id"], view["instance_id"]
+    return (
+        f"{rid}: its reversed-direction source server {view['source_server_id']} in {view['region']} already "
+        f"replicates {other} ({state}), another recovery instance of source server {record['source_server_id']} "
+        f"that has not failed back; ReverseReplication of {rid} would take that replication over. Fail back {other} "
+        f"instead, or stop its reverse replication first (state: stopped, recovery_instance_ids: [{other}]) or "
+        "terminate it"
+    )
+
+
+def unreadable_reversed(record):
+    """Why failback cannot act on this instance because its reversed-direction server was not read, else None."""
+    view = reversed_unknown(record)
+    if view is None:
+        return None
+    return (
+        f"{record['recovery_instance_id']}: its source server {record['source_server_id']} names the "
+        f"reversed-direction source server {view['arn']}, which could not be read in {view['region']}: it may "
+        f"belong to another account than these credentials' (it is in account {view['account_id']}), be out of "
+        "their reach, or be deleted. Whether reverse replication already runs is unknown, so nothing is sent: "
+        "check the ARN and DRS access in that Region"
     )
 
 
@@ -424,6 +511,10 @@ class FailbackRun:
         self.reattached = []  # launches found running (started by an interrupted run), not sent again
         self.selected = None  # recovery instance IDs, fixed by the first observation
         self.before = {}
+        # What this run sent, for the rest of the run: DRS may show the effect late, and a
+        # call is never sent twice because a read did not show it yet.
+        self.reversed_sent = {}  # instance ID (recovery or failback instance) -> ReverseReplication result
+        self.launch_sent = {}  # recovery instance ID -> failback launch job IDs (started or re-attached)
 
     # Observing ------------------------------------------------------------------------------
 
@@ -454,35 +545,72 @@ class FailbackRun:
         chosen = sort_records([records[i] for i in self.selected])
         candidates = self._failback_candidates(chosen, context)
         jobs = self._failback_jobs(chosen)
+        any_kind = request.state not in LAUNCH_STATES
         assessments = {}
         for record in chosen:
             if record["origin_environment"] == "AWS":
-                assessment = assess_aws(record, candidates, self.request.drill, self.own_jobs)
+                assessment = assess_aws(record, candidates, request.drill, self.own_jobs, any_kind)
             else:
                 assessment = assess_on_premises(record, jobs, self.own_jobs)
-            assessments[record["recovery_instance_id"]] = assessment
+            assessments[record["recovery_instance_id"]] = self._remembered(assessment)
         if not self.before:
             self.before = {rid: a.phase for rid, a in assessments.items()}
         return assessments
 
+    def _remembered(self, a):
+        """Raise the phase to what this run already sent: DRS may not show its effect yet."""
+        rid = a.record["recovery_instance_id"]
+        sent = self.reversed_sent.get(rid)
+        if sent is not None and RANK[a.phase] < RANK["reversing"]:
+            arn = sent.get("reversed_direction_source_server_arn")
+            a.phase = "reversing"
+            a.pending = "Wait for DRS to show the reverse replication this run started" + (f" ({arn})." if arn else ".")
+        failback = a.failback_instance
+        if failback and failback["recovery_instance_id"] in self.reversed_sent and a.phase == "launched":
+            a.phase = "protecting"
+            a.pending = (
+                f"Wait for DRS to show the re-protection of {failback['recovery_instance_id']} this run started."
+            )
+        if rid in self.launch_sent and a.phase == "ready" and not a.problem:
+            a.phase = "launching"
+            a.job_id = a.job_id or next(iter(self.launch_sent[rid]), None)
+            a.pending = "Wait for the failback launch job this run started."
+        return a
+
     def _select(self, records):
+        """The recovery instances to work on; by source server, the newest live non-drill one of each."""
         request = self.request
         if request.recovery_instance_ids:
             return list(request.recovery_instance_ids)
-        chosen = [
-            r["recovery_instance_id"]
-            for r in sort_records(records.values())
-            if r["source_server_id"] in request.source_server_ids and not r["is_drill"] and not is_gone(r)
-        ]
-        covered = {records[i]["source_server_id"] for i in chosen}
-        without = [s for s in request.source_server_ids if s not in covered]
+        live = {}
+        for r in sort_records(records.values()):
+            if r["source_server_id"] in request.source_server_ids and not r["is_drill"] and not is_gone(r):
+                live.setdefault(r["source_server_id"], []).append(r)
+        without = [s for s in request.source_server_ids if s not in live]
         if without:
             raise NotFoundError(
                 f"No live non-drill recovery instance in {self.region} for source server(s) {', '.join(without)}: "
                 "only instances launched by a recovery (drs_recovery with drill: false) are failed back.",
                 missing=without,
             )
-        return chosen
+        chosen, unclear = set(), []
+        for server, group in live.items():
+            newest = _newest(group)
+            if newest is None:
+                shown = ", ".join(f"{r['recovery_instance_id']} (point in time {r['point_in_time']})" for r in group)
+                unclear.append(f"{server}: {shown}")
+            else:
+                chosen.add(newest["recovery_instance_id"])
+        if unclear:
+            raise ConflictError(
+                "Cannot tell which recovery instance to fail back: these source servers have several live non-drill "
+                f"recovery instances in {self.region} and DRS does not show which is the newest - "
+                f"{'; '.join(unclear)}. Name the one to fail back with recovery_instance_ids.",
+                candidates=unclear,
+            )
+        return [
+            r["recovery_instance_id"] for r in sort_records(records.values()) if r["recovery_instance_id"] in chosen
+        ]
 
     def _failback_candidates(self, records, context):
         """Failback instances launched from the reversed-direction servers: one read per origin Region."""
@@ -521,12 +649,16 @@ class FailbackRun:
 
     def check_eligible(self, assessments):
         """Refuse, before any call, instances the requested state cannot apply to."""
-        if self.request.state == "stopped":
-            return
         problems = []
         for rid, a in assessments.items():
             record = a.record
-            if record["is_drill"]:
+            live_aws = record["origin_environment"] == "AWS" and not record["is_drill"] and not is_gone(record)
+            unreadable = unreadable_reversed(record) if live_aws else None
+            if unreadable:
+                problems.append(unreadable)
+            elif self.request.state == "stopped":
+                continue
+            elif record["is_drill"]:
                 problems.append(
                     f"{rid} is a drill instance: DRS fails back only instances launched by a recovery "
                     "(drs_recovery with drill: false); terminate drill instances instead"
@@ -538,6 +670,8 @@ class FailbackRun:
                     f"{rid}: its source server {record['source_server_id']} is not in {self.region}, so the origin "
                     "Region and the reversed-direction source server cannot be found"
                 )
+            elif record["origin_environment"] == "AWS" and a.phase == "not_reversed" and reversal_conflict(record):
+                problems.append(reversal_conflict(record))
             elif (
                 record["origin_environment"] != "AWS"
                 and self.request.state in LAUNCH_STATES
@@ -581,8 +715,19 @@ class FailbackRun:
             record = a.record
             aws = record["origin_environment"] == "AWS"
             if aws and a.phase == "not_reversed":
+                if rid in self.reversed_sent:
+                    continue  # sent in this run: never twice
+                conflict = reversal_conflict(record) or unreadable_reversed(record)
+                if conflict:
+                    raise ConflictError(
+                        f"Cannot fail back: {conflict}.",
+                        recovery_instances=self._results(assessments),
+                        calls=self.calls,
+                    )
                 calls.append(_call("ReverseReplication", self.region, {"recoveryInstanceID": rid}, [rid]))
             elif a.phase == "ready" and self.request.state in LAUNCH_STATES:
+                if rid in self.launch_sent:
+                    continue
                 if aws:
                     view = reversed_active(record)
                     recoveries.setdefault(view["region"], []).append((view["source_server_id"], rid))
@@ -590,8 +735,8 @@ class FailbackRun:
                     failback_launches.append(rid)
             elif aws and a.phase == "launched" and self.request.state == "protected":
                 failback = a.failback_instance
-                if failback["ec2_instance_state"] == "RUNNING":
-                    fid = failback["recovery_instance_id"]
+                fid = failback["recovery_instance_id"]
+                if failback["ec2_instance_state"] == "RUNNING" and fid not in self.reversed_sent:
                     calls.append(_call("ReverseReplication", failback["region"], {"recoveryInstanceID": fid}, [rid]))
         for region, pairs in sorted(recoveries.items()):
             for chunk in chunked(pairs, 100):
@@ -691,7 +836,16 @@ class FailbackRun:
                 ) from None
             # A launch an earlier (interrupted) run already started is re-attached to, not sent.
             (self.calls if call["result"].pop("sent", True) else self.reattached).append(call)
+            self._remember(call)
         return len(calls)
+
+    def _remember(self, call):
+        """Note what a call did, so that no read lagging behind DRS makes the run send it again."""
+        if call["operation"] == "ReverseReplication":
+            self.reversed_sent[call["parameters"]["recoveryInstanceID"]] = call["result"]
+        elif call["operation"] in ("StartRecovery", "StartFailbackLaunch"):
+            for rid in call["recovery_instance_ids"]:
+                self.launch_sent[rid] = list(call["result"].get("job_ids") or ())
 
     def _reverse(self, call):
         region, rid = call["region"], call["parameters"]["recoveryInstanceID"]
@@ -709,6 +863,9 @@ class FailbackRun:
         from .recovery import launch_recovery
 
         servers = [s["sourceServerID"] for s in call["parameters"]["sourceServers"]]
+        # relaunch: a live instance of the same kind on the reversed-direction server is one of an
+        # earlier cycle (the assessment counts failback instances of this cycle: phase ready says
+        # there is none). The recovery core still re-attaches to a launch job already running.
         result = launch_recovery(
             self.clients,
             call["region"],
@@ -718,6 +875,7 @@ class FailbackRun:
             wait=False,
             clock=self.clock,
             sleep=self.sleep,
+            relaunch=True,
         )
         jobs = _job_ids(result)
         self.own_jobs.update(jobs)
@@ -832,7 +990,7 @@ class FailbackRun:
             "replication_progress_percent": record["replication"]["progress_percent"],
             "reversed_direction_source_server": _view_summary(record["reversed_direction_source_server"]),
             "failback_instance": _failback_summary(a.failback_instance),
-            "pending_action": None if self.reached(a) else record["pending_action"],
+            "pending_action": None if self.reached(a) else (a.pending or record["pending_action"]),
             "actions": [c for c in self.calls if rid in c["recovery_instance_ids"]],
         }
 
@@ -870,6 +1028,10 @@ class FailbackRun:
         self.check_eligible(assessments)
         if check_mode:
             planned = self.next_calls(assessments) + self.later_calls(assessments)
+            failed = self.failure(assessments) if self.request.wait else None
+            if failed:
+                # the real run would end on its first look, with this very message
+                raise WaitFailed(failed, **self.result(assessments, planned=planned))
             return self.result(assessments, planned=planned)
         if not self.request.wait:
             if self.act(assessments):
@@ -888,19 +1050,13 @@ class FailbackRun:
             self.act(assessments)
             return assessments
 
-        def failure(assessments):
-            failed = [f"{rid}: {a.problem}" for rid, a in assessments.items() if a.problem and not self.reached(a)]
-            if not failed:
-                return None
-            return "Failback cannot continue: " + "; ".join(failed) + ". Fix the cause and run again."
-
         try:
             assessments = wait_for(
                 poll,
                 done=lambda snapshot: all(self.reached(a) for a in snapshot.values()),
                 timeout=self.request.wait_timeout,
                 interval=self.request.poll_interval,
-                failure=failure,
+                failure=self.failure,
                 describe=self._describe_pending,
                 what=f"recovery instances to be {self.request.state}",
                 clock=self.clock,
@@ -915,14 +1071,34 @@ class FailbackRun:
         out["wait"] = {"polls": rounds["n"], "elapsed_seconds": round(self.clock() - started, 3)}
         return out
 
+    def failure(self, assessments):
+        """The message that ends a wait: instances stopped by a problem before reaching the state; else None."""
+        failed = [f"{rid}: {a.problem}" for rid, a in assessments.items() if a.problem and not self.reached(a)]
+        if not failed:
+            return None
+        return "Failback cannot continue: " + "; ".join(failed) + ". Fix the cause and run again."
+
     def _describe_pending(self, assessments):
         pending = [(rid, a) for rid, a in assessments.items() if not self.reached(a)]
         shown = "; ".join(
-            f"{rid} {a.phase}" + (f" ({a.record['pending_action']})" if a.record["pending_action"] else "")
+            f"{rid} {a.phase}"
+            + (f" ({a.pending or a.record['pending_action']})" if a.pending or a.record["pending_action"] else "")
             for rid, a in pending[:10]
         )
         more = f"; and {len(pending) - 10} more" if len(pending) > 10 else ""
         return f"{len(pending)} of {len(assessments)} not {self.request.state} yet: {shown}{more}"
+
+
+def _newest(records):
+    """The newest of one source server's recovery instances (latest point in time), or None when unclear."""
+    if len(records) == 1:
+        return records[0]
+    times = [parse_datetime(r["point_in_time"]) for r in records]
+    if any(t is None for t in times):
+        return None
+    latest = max(times)
+    newest = [r for r, t in zip(records, times, strict=True) if t == latest]
+    return newest[0] if len(newest) == 1 else None
 
 
 def _would_change(planned, wait):

@@ -67,6 +67,10 @@ FAILBACK_STATE_LABELS = {
     "FAILBACK_LAUNCH_STATE_NOT_AVAILABLE": "Not started",
 }
 FAILBACK_LABELS = ("Not started", "Synchronizing", "Ready", "Completed", "Error")
+# reverse_replication_status of an origin-AWS recovery instance whose source server names a
+# reversed-direction source server that was not read (include_reversed false, another account,
+# a server these credentials cannot see): whether reverse replication runs is not known.
+UNKNOWN_STATUS = "Unknown"
 
 REPLICATION_STATE_LABELS = {
     "STOPPED": "Stopped",
@@ -210,6 +214,9 @@ def reversed_server_view(arn, server, this_instance_id):
     instance's EC2 instance (or DRS reports no hint), so it is this instance's reversed
     replication and not one left over from an earlier cycle for another instance.
     ``replicating_this_instance``: it belongs and its replication is not stopped.
+    ``found`` is false when the server was not read (``include_reversed`` off, or the
+    ARN names a server these credentials cannot read): nothing is known about it then,
+    see :func:`reversed_unknown`.
     """
     parsed = parse_source_server_arn(arn)
     if parsed is None:
@@ -315,6 +322,16 @@ def is_gone(record):
     return record["ec2_instance_state"] in GONE_EC2_STATES
 
 
+def reversed_unknown(record):
+    """The reversed-direction server's view when its ARN is known but the server was not read, else None.
+
+    Then whether reverse replication runs for the instance cannot be told: it is reported as
+    :data:`UNKNOWN_STATUS` with no pending action, and failback refuses to act on it.
+    """
+    view = record.get("reversed_direction_source_server")
+    return view if view and not view["found"] else None
+
+
 def own_reversed_server(record):
     """This instance's reversed-direction source server (origin AWS), stopped or not; else None."""
     view = record.get("reversed_direction_source_server")
@@ -349,7 +366,7 @@ def launched_from_reversed(view):
 
 
 def reverse_replication_status(record):
-    """One of Not started / Synchronizing / Ready / Completed / Error, for both origins.
+    """One of Not started / Synchronizing / Ready / Completed / Error (or Unknown), for both origins.
 
     On-premises origin: the label of ``failback.state``. Origin AWS: derived from the
     reversed-direction source server, because the recovery instance's failback state is
@@ -359,12 +376,17 @@ def reverse_replication_status(record):
     has failed back: ``Completed``. Reverse replication from it re-protects it towards the
     recovery Region (API reference, ReverseReplication); it is no failback to come, so it
     is never ``Ready``, and ``Error`` only while that re-protection is in trouble.
+
+    ``Unknown`` (origin AWS): the source server names a reversed-direction server that was
+    not read (:func:`reversed_unknown`).
     """
     if record["origin_environment"] != "AWS":
         return record["failback"]["label"]
     if record["source_replication_direction"] == "FAILBACK" and not record["is_drill"]:
         view = reversed_active(record)
         return "Error" if view is not None and _trouble_text(view) else "Completed"
+    if not record["is_drill"] and reversed_unknown(record):
+        return UNKNOWN_STATUS
     view = own_reversed_server(record)
     if view is not None and launched_from_reversed(view):
         return "Completed"
@@ -411,6 +433,8 @@ def reprotected_state(record):
 
 
 def _pending_aws(record):
+    if reversed_unknown(record):
+        return None  # the reversed-direction server was not read: nothing can be said
     origin = record["origin_region"] or "the origin region"
     view = own_reversed_server(record)
     if launched_from_reversed(view):

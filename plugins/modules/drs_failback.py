@@ -28,7 +28,9 @@ description:
   - O(state=stopped) stops failback replication - C(StopReplication) of the reversed-direction source server
     for origin AWS, C(StopFailback) for an on-premises origin - when it runs.
   - In check mode nothing is sent; RV(planned_calls) lists every call with its operation, region and
-    parameters, C(when=now) for the calls due now and, for the later ones, the event they wait for.
+    parameters, C(when=now) for the calls due now and, for the later ones, the event they wait for. With
+    O(wait=true), an instance whose problem would end the run (STALLED or DISCONNECTED replication,
+    FAILBACK_ERROR, a failed launch job) fails check mode with the message the run would give.
 options:
   recovery_instance_ids:
     description:
@@ -37,8 +39,12 @@ options:
     elements: str
   source_server_ids:
     description:
-      - Fail back the live, non-drill recovery instances of these source servers (C(s-) IDs in the recovery
-        Region). A source server without one fails the module.
+      - Fail back the live, non-drill recovery instance of each of these source servers (C(s-) IDs in the
+        recovery Region). A source server without one fails the module.
+      - When a source server has several (a recovery instance kept from an earlier disaster), only the newest
+        is failed back - the one launched from the latest point-in-time snapshot; name another one with
+        O(recovery_instance_ids). When DRS does not tell which is newest (same or missing point in time), the
+        module fails and names them.
     type: list
     elements: str
   state:
@@ -51,6 +57,10 @@ options:
       - V(protected) - production failback launched and replicating to the recovery Region again (CONTINUOUS);
         needs O(drill=false).
       - V(stopped) - no failback replication runs for the instance.
+      - For V(reversed) and V(ready), an instance that already has a live failback instance of this cycle, drill
+        or production, is past them whatever O(drill) says - nothing is sent (after a production failback its
+        reverse replication may be stopped or DISCONNECTED; it is never started again). V(launched) and
+        V(protected) count only a failback instance of the kind O(drill) asks for.
     type: str
     required: true
     choices: [reversed, ready, launched, protected, stopped]
@@ -102,7 +112,15 @@ notes:
   - Drill instances are never failed back (DRS reverses replication only for instances launched by a
     recovery); naming one fails the module before any call.
   - Mutating calls are not retried by botocore; a throttled call is sent again, any other failure that
-    may have executed is reconciled by reading DRS before anything is sent again.
+    may have executed is reconciled by reading DRS before anything is sent again. Within one run no call is
+    sent twice for an instance, even while DRS does not show its effect yet (the instance counts as reversing,
+    launching or protecting meanwhile).
+  - C(ReverseReplication) is refused, before any call, when the reversed-direction source server already
+    replicates another recovery instance of the same source server whose failback is not done (it would take
+    that replication over; a production failback launched from it, or its replication STOPPED or DISCONNECTED,
+    means that failback is done), and when the source server names a reversed-direction source server that
+    cannot be read (another account, out of reach of the credentials, deleted) - whether reverse replication
+    runs is then unknown.
   - The production C(StartRecovery) goes through M(drs.orchestration.drs_recovery)'s core (re-attaches to a
     running job instead of starting a second one).
   - "Permissions: C(drs:DescribeRecoveryInstances), C(drs:DescribeSourceServers), C(drs:DescribeJobs),
@@ -254,7 +272,9 @@ recovery_instances:
       description: Console label of C(failback_state).
       type: str
     reverse_replication_status:
-      description: Not started / Synchronizing / Ready / Completed / Error, for either origin.
+      description: >-
+        Not started / Synchronizing / Ready / Completed / Error, for either origin; Unknown when the
+        reversed-direction source server could not be read (the module then refuses to act).
       type: str
       sample: Ready
     replication_state:
@@ -276,7 +296,9 @@ recovery_instances:
         null before the launch.
       type: dict
     pending_action:
-      description: What an operator should do next when O(state) is not reached, else null.
+      description: >-
+        What an operator should do next when O(state) is not reached, else null. While DRS does not show yet
+        what this run sent, it says so.
       type: str
     actions:
       description: The calls sent for this instance (same entries as RV(calls)).

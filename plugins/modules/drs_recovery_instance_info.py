@@ -51,7 +51,8 @@ options:
   include_reversed:
     description:
       - Read the reversed-direction source servers in their Regions (their state drives readiness and the
-        pending action for origin AWS). V(false) saves one sweep per origin Region.
+        pending action for origin AWS). V(false) saves one sweep per origin Region; reversed AWS-origin
+        instances then report RV(recovery_instances[].reverse_replication_status=Unknown) and no pending action.
     type: bool
     default: true
 extends_documentation_fragment:
@@ -165,12 +166,17 @@ recovery_instances:
           the ARN), C(found), C(data_replication_state), C(state_label), C(progress_percent), C(lag_seconds),
           C(error), C(recovery_instance_id) (failback instance launched from it), C(last_launch),
           C(belongs_to_this_instance), C(replicating_this_instance). Null when there is none.
+        - C(found) is false when the server was not read (O(include_reversed=false), or the ARN names a server
+          of another account or out of reach of the credentials); the other members are then null.
       type: dict
     reverse_replication_status:
       description:
         - The console label for either origin (origin AWS - derived from the reversed-direction server).
         - A failback instance (launched in the origin Region from a reversed-direction server) is C(Completed), or
           C(Error) while the replication that re-protects it is in trouble; it is never C(Ready).
+        - C(Unknown) (origin AWS) when the source server names a reversed-direction source server that was not
+          read (C(found=false)) - whether reverse replication runs cannot be told;
+          RV(recovery_instances[].pending_action) is then null.
       type: str
       sample: Synchronizing
     pending_action:

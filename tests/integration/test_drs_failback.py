@@ -81,6 +81,27 @@ def test_aws_origin_failback_cycle_sends_exactly_the_documented_calls(emulator_f
     assert emu.count("drs", "StartReplication") == 0
 
 
+def test_re_running_the_failback_stages_after_a_completed_production_failback_changes_nothing(emulator_factory):
+    emu = emulator_factory(aws_fleet(), speed=SPEED)
+    (rid,) = recover(emu)
+    production = {"drill": False, "confirm_production": True}
+    ok(run(emu, recovery_instance_ids=[rid], state="protected", **production))
+    # the operator stops the reverse replication of the recovery instance, now failed back
+    ok(run(emu, recovery_instance_ids=[rid], state="stopped"))
+    mark = last_seq(emu)
+
+    # the failback role's stages (ready, then the launch state), with its drill choice or the module default
+    for stage in (
+        {"state": "ready", "drill": False},
+        {"state": "ready"},
+        {"state": "reversed"},
+        {"state": "protected", **production},
+    ):
+        again = ok(run(emu, recovery_instance_ids=[rid], **stage))
+        assert (again["changed"], again["reached"], only(again)["phase"]) == (False, True, "protected"), stage
+    assert mutating(emu, mark) == []
+
+
 def test_source_server_selection_fails_back_several_instances_with_one_reverse_call_each(emulator_factory):
     emu = emulator_factory(aws_fleet(3), speed=SPEED)
     ids = recover(emu)

@@ -86,6 +86,16 @@ def test_reversed_direction_server_region_and_id_come_from_its_arn_and_readiness
     assert ready["reverse_replication_status"] == "Ready"
     assert ready["pending_action"] == f"Launch for failback in {ORIGIN} (source server {view['source_server_id']})."
 
+    # without reading the reversed-direction server nothing is known about it: no guess, no next step
+    unread = run(emu, recovery_instance_ids=[rid], include_reversed=False)
+    record = unread["recovery_instances"][0]
+    assert (record["reversed_direction_source_server"]["arn"], record["reversed_direction_source_server"]["found"]) == (
+        arn,
+        False,
+    )
+    assert (record["reverse_replication_status"], record["pending_action"]) == ("Unknown", None)
+    assert unread["summary"]["by_status"] == {"Unknown": 1}
+
 
 def test_on_premises_failback_shows_the_eighteen_steps_and_progress_by_bytes(emulator_factory):
     emu = emulator_factory(mixed_fleet())

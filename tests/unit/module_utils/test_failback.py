@@ -138,6 +138,19 @@ def test_a_terminated_failback_drill_instance_does_not_count():
     assert fb.assess_aws(record, candidates, drill=True, own_jobs=set()).phase == "ready"
 
 
+def test_a_launch_drs_reports_launched_before_listing_its_instance_is_not_sent_again():
+    # the failback launch goes to the recovery core with relaunch (an earlier cycle's failback
+    # instance must not stop it), so the ladder itself must not take "not listed yet" for "none"
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "LAUNCHED")))
+    a = fb.assess_aws(record, {}, drill=False, own_jobs=set())
+    assert (a.phase, a.job_id) == ("launching", "drsjob-0000000000000000b")
+    assert a.pending.startswith("Wait for DRS to list the failback instance launched by job drsjob-0000000000000000b")
+    assert Planner(state="launched", drill=False, confirm_production=True).next_calls({iid(1): a}) == []
+    # listed but terminated since: launched again on request
+    gone = {sid(2): [failback_instance(70, ec2_state="TERMINATED")]}
+    assert fb.assess_aws(record, gone, drill=False, own_jobs=set()).phase == "ready"
+
+
 def test_a_failed_launch_this_run_started_is_a_problem_an_older_one_is_retried():
     record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "FAILED", "drsjob-0000000000000000c")))
     assert fb.assess_aws(record, {}, drill=False, own_jobs=set()).problem is None
@@ -158,6 +171,26 @@ def reprotected(state):
 def test_re_protection_climbs_to_protected_when_the_original_server_is_continuous():
     assert reprotected("INITIAL_SYNC").phase == "protecting"
     assert reprotected("CONTINUOUS").phase == "protected"
+
+
+def test_before_the_launch_a_failback_instance_of_either_kind_counts():
+    # After a production failback the reverse replication may be stopped or DISCONNECTED; asking
+    # for ready (the failback role's first stage, drill or not) must see the failback, not reverse again.
+    launched = reversed_server("DISCONNECTED", recoveryInstanceId=iid(70), **last_launch("RECOVERY", "LAUNCHED"))
+    record = aws_record(launched)
+    failback = failback_instance(70)
+    original = records_by_id(source_server(1, instance=iid(70), state="CONTINUOUS"))[sid(1)]
+    failback["reversed_direction_source_server"] = fb.reversed_server_view(original["arn"], original, iid(70))
+    candidates = {sid(2): [failback]}
+    for drill in (True, False):
+        a = fb.assess_aws(record, candidates, drill=drill, own_jobs=set(), any_kind=True)
+        assert (a.phase, a.problem, a.failback_instance["recovery_instance_id"]) == ("protected", None, iid(70))
+    # a launch state counts only the requested kind: a drill failback is still to launch
+    assert fb.assess_aws(record, candidates, drill=True, own_jobs=set()).phase == "reversing"
+    # and for the states before the launch a drill failback instance counts too
+    drilled = aws_record(reversed_server("STOPPED", **last_launch("DRILL", "LAUNCHED")))
+    drill_candidates = {sid(2): [failback_instance(71, drill=True)]}
+    assert fb.assess_aws(drilled, drill_candidates, drill=False, own_jobs=set(), any_kind=True).phase == "launched"
 
 
 # --- The ladder: origin on premises -----------------------------------------------------------------
@@ -209,6 +242,31 @@ def test_a_ready_instance_whose_launch_job_already_completed_is_not_launched_aga
     assert fb.assess_on_premises(record, {done["job_id"]: done}, set()).phase == "launching"
     failed = {**done, "participating_servers": [{"recovery_instance_id": rid, "launch_status": "FAILED"}]}
     assert fb.assess_on_premises(record, {failed["job_id"]: failed}, set()).phase == "ready"
+
+
+def test_a_failback_job_of_an_earlier_pairing_does_not_block_the_next_failback():
+    # failbackJobID still names the job that launched the first failback; the Failback Client was
+    # paired again since (failbackInitiationTime): the instance is ready, not launching.
+    failback = {
+        "state": "FAILBACK_READY_FOR_LAUNCH",
+        "failbackJobID": "drsjob-0000000000000000d",
+        "failbackInitiationTime": "2025-12-15T12:00:00Z",
+    }
+    item = recovery_instance(1, origin="ON_PREMISES", failback=failback)
+    record = normalize_recovery_instance(item, RECOVERY_REGION, NOW, records_by_id(source_server(1)))
+    old = {
+        "job_id": "drsjob-0000000000000000d",
+        "status": "COMPLETED",
+        "end_time": "2025-12-14T09:00:00+00:00",
+        "participating_servers": [{"recovery_instance_id": iid(1), "launch_status": "LAUNCHED"}],
+    }
+    assessment = fb.assess_on_premises(record, {old["job_id"]: old}, set())
+    assert (assessment.phase, assessment.job_id) == ("ready", None)
+    run = Planner(state="launched", drill=False, confirm_production=True)
+    assert [c["operation"] for c in run.next_calls({iid(1): assessment})] == ["StartFailbackLaunch"]
+    # the same job ending after this pairing began is this failback's launch
+    recent = {**old, "end_time": "2025-12-15T13:00:00+00:00"}
+    assert fb.assess_on_premises(record, {old["job_id"]: recent}, set()).phase == "launching"
 
 
 def test_failback_error_stops_the_run():
@@ -284,6 +342,75 @@ def test_stopping_targets_the_reversed_server_for_aws_and_stop_failback_on_premi
     assert [c["operation"] for c in run.next_calls(premises)] == ["StopFailback"]
     idle = {iid(1): fb.assess_on_premises(on_prem("FAILBACK_NOT_STARTED"), {}, set())}
     assert run.next_calls(idle) == []
+
+
+def unread_reversed_record():
+    """The source server names a reversed-direction server that could not be read (another account, no access)."""
+    source = source_server(1, instance=iid(500), reversedDirectionSourceServerArn=server_arn(ORIGIN_REGION, 2))
+    return normalize_recovery_instance(recovery_instance(1), RECOVERY_REGION, NOW, records_by_id(source), {})
+
+
+@pytest.mark.parametrize("state", ["reversed", "ready", "stopped"])
+def test_an_unreadable_reversed_direction_server_is_refused_not_reversed_again(state):
+    run = Planner(state=state)
+    assessments = {iid(1): fb.assess_aws(unread_reversed_record(), {}, drill=True, own_jobs=set(), any_kind=True)}
+    with pytest.raises(ConflictError, match=f"{sid(2)}, which could not be read in {ORIGIN_REGION}"):
+        run.check_eligible(assessments)
+    if state != "stopped":  # and never planned, should a later round see it so
+        with pytest.raises(ConflictError, match="Whether reverse replication already runs is unknown"):
+            run.next_calls(assessments)
+
+
+def taken_record(state="CONTINUOUS", **extra):
+    """Instance 1, whose source server's reversed-direction server replicates instance 999 of the same server."""
+    return aws_record(reversed_server(state, instance=iid(999), **extra))
+
+
+def test_reverse_replication_that_would_take_over_another_instances_failback_is_refused():
+    run = Planner(state="ready")
+    assessments = {iid(1): fb.assess_aws(taken_record(), {}, drill=True, own_jobs=set())}
+    assert assessments[iid(1)].phase == "not_reversed"
+    with pytest.raises(ConflictError, match=f"already replicates {iid(999)} \\(CONTINUOUS\\), another recovery"):
+        run.check_eligible(assessments)
+    with pytest.raises(ConflictError, match=f"Fail back {iid(999)} instead"):
+        run.next_calls(assessments)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param(taken_record(**last_launch("RECOVERY", "LAUNCHED")), id="its-production-failback-launched"),
+        pytest.param(taken_record("DISCONNECTED"), id="disconnected"),
+        pytest.param(taken_record("STOPPED"), id="stopped"),
+    ],
+)
+def test_a_reversed_server_whose_instance_is_done_is_reversed_for_the_new_instance(record):
+    run = Planner(state="ready")
+    assessments = {iid(1): fb.assess_aws(record, {}, drill=True, own_jobs=set())}
+    run.check_eligible(assessments)
+    assert [c["parameters"] for c in run.next_calls(assessments)] == [{"recoveryInstanceID": iid(1)}]
+
+
+def test_by_source_server_only_the_newest_live_recovery_instance_is_failed_back():
+    def item(n, when, **options):
+        return {**recovery_instance(n, **options), "pointInTimeSnapshotDateTime": when}
+
+    sources = records_by_id(source_server(1, instance=iid(500)))
+    records = {
+        iid(n): normalize_recovery_instance(i, RECOVERY_REGION, NOW, sources)
+        for n, i in (
+            (1, item(1, "2025-12-01T10:00:00Z")),  # an earlier disaster's recovery, kept
+            (2, item(2, "2025-12-15T13:00:00Z")),  # this disaster's
+            (3, item(3, "2025-12-15T13:30:00Z", drill=True)),
+            (4, item(4, "2025-12-15T13:40:00Z", ec2_state="TERMINATED")),
+        )
+    }
+    run = Planner(recovery_instance_ids=None, source_server_ids=[sid(1)])
+    assert run._select(records) == [iid(2)]
+
+    records[iid(1)]["point_in_time"] = records[iid(2)]["point_in_time"]
+    with pytest.raises(ConflictError, match=f"{sid(1)}: {iid(1)} .*, {iid(2)} .*Name the one to fail back"):
+        run._select(records)
 
 
 def test_drill_instances_are_refused_before_any_call():

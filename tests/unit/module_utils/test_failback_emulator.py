@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ansible_collections.drs.orchestration.plugins.module_utils import failback as fb
+from ansible_collections.drs.orchestration.plugins.module_utils import recovery_instances as ri
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
 from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
     ConflictError,
@@ -22,7 +23,16 @@ from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import describe_recovery_instances
 from emulator.testing import shared_session
-from tests.failback_fleets import ORIGIN, RECOVERY, aws_fleet, last_seq, mutating, on_prem_fleet, recover
+from tests.failback_fleets import (
+    ORIGIN,
+    RECOVERY,
+    aws_fleet,
+    last_seq,
+    mutating,
+    on_prem_fleet,
+    recover,
+    recover_again,
+)
 
 
 class VirtualTime:
@@ -149,6 +159,144 @@ def test_selecting_by_source_server_takes_its_production_recovery_instance_not_t
 
     assert [r["recovery_instance_id"] for r in result["recovery_instances"]] == [rid]
     assert rid not in drill_ids
+
+
+def source_server_of(emu):
+    return emu.client("drs", region=RECOVERY).describe_source_servers(filters={})["items"][0]["sourceServerID"]
+
+
+def test_a_second_disaster_fails_back_the_new_recovery_instance_once_and_protects_it(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (first,) = recover(emu)
+    production = {"drill": False, "confirm_production": True}
+    cycle_1 = ensure(emu, [first], "protected", **production)
+    reversed_server = cycle_1["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    (second,) = recover_again(emu)  # the first recovery instance is kept (RUNNING)
+    mark = last_seq(emu)
+
+    cycle_2 = ensure(emu, None, "protected", source_server_ids=[source_server_of(emu)], **production)
+
+    # by source server: only the newest recovery instance, failed back once, protected again
+    assert [r["recovery_instance_id"] for r in cycle_2["recovery_instances"]] == [second]
+    assert phases(cycle_2) == [("not_reversed", "protected", True)]
+    failback_instance = cycle_2["recovery_instances"][0]["failback_instance"]
+    assert (
+        failback_instance["recovery_instance_id"]
+        != cycle_1["recovery_instances"][0]["failback_instance"]["recovery_instance_id"]
+    )
+    assert mutating(emu, mark) == [
+        ("ReverseReplication", RECOVERY, {"recoveryInstanceID": second}),
+        ("StartRecovery", ORIGIN, {"sourceServers": [{"sourceServerID": reversed_server}], "isDrill": False}),
+        ("ReverseReplication", ORIGIN, {"recoveryInstanceID": failback_instance["recovery_instance_id"]}),
+    ]
+    mark = last_seq(emu)
+    again = ensure(emu, None, "protected", source_server_ids=[source_server_of(emu)], **production)
+    assert (again["changed"], mutating(emu, mark)) == (False, [])
+
+
+def test_a_second_cycle_production_failback_launch_is_planned_and_sent_alike(emulator_factory):
+    # the reversed-direction server still has the first cycle's live failback instance
+    emu = emulator_factory(aws_fleet())
+    (first,) = recover(emu)
+    production = {"drill": False, "confirm_production": True}
+    ensure(emu, [first], "protected", **production)
+    (second,) = recover_again(emu)
+    ensure(emu, [second], "ready")
+
+    plan = ensure(emu, [second], "launched", check_mode=True, **production)
+    assert [(c["operation"], c["when"]) for c in plan["planned_calls"]] == [("StartRecovery", "now")]
+    mark = last_seq(emu)
+    launched = ensure(emu, [second], "launched", wait_timeout=1800, **production)
+    assert phases(launched) == [("ready", "launched", True)]
+    assert [op for op, _, _ in mutating(emu, mark)] == ["StartRecovery"]
+
+
+def test_reverse_replication_never_takes_over_a_failback_in_progress_of_another_instance(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (first,) = recover(emu)
+    ensure(emu, [first], "ready")  # reverse replication of the first instance runs, no failback yet
+    (second,) = recover_again(emu)
+    mark = last_seq(emu)
+
+    with pytest.raises(ConflictError, match=f"already replicates {first} .*Fail back {first} instead") as refused:
+        ensure(emu, [second], "ready")
+    assert refused.value.message.startswith(f"Cannot fail back: {second}: its reversed-direction source server")
+    # by source server the newest instance is chosen, and refused the same way
+    with pytest.raises(ConflictError, match=f"already replicates {first}"):
+        ensure(emu, None, "ready", source_server_ids=[source_server_of(emu)])
+    with pytest.raises(ConflictError, match=f"already replicates {first}"):
+        fb.reverse_replication(clients_of(emu), RECOVERY, second)
+    assert mutating(emu, mark) == []
+    assert ensure(emu, [first], "ready")["recovery_instances"][0]["phase"] == "ready"
+
+
+def test_reverse_replication_is_sent_once_per_run_while_drs_does_not_show_it_yet(emulator_factory, monkeypatch):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    read = ri.source_servers_by_id
+    hidden = {"reads": 0}
+
+    def lagging(clients, region, ids):
+        # the recovery Region's source server shows reversedDirectionSourceServerArn only on the
+        # third read after ReverseReplication (DRS reads are eventually consistent)
+        found = read(clients, region, ids)
+        if region == RECOVERY and emu.count("drs", "ReverseReplication") and hidden["reads"] < 2:
+            hidden["reads"] += 1
+            for record in found.values():
+                record["reversed_direction_source_server_arn"] = None
+        return found
+
+    monkeypatch.setattr(ri, "source_servers_by_id", lagging)
+    mark = last_seq(emu)
+
+    result = ensure(emu, [rid], "ready")
+
+    assert hidden["reads"] == 2
+    assert phases(result) == [("not_reversed", "ready", True)]
+    assert mutating(emu, mark) == [("ReverseReplication", RECOVERY, {"recoveryInstanceID": rid})]
+    assert len(result["calls"]) == 1
+
+
+def test_check_mode_fails_like_the_run_when_an_instance_has_a_problem(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    reversed_ = fb.reverse_replication(clients_of(emu), RECOVERY, rid)
+    emu.admin.service(
+        "drs",
+        "set-fault",
+        region=ORIGIN,
+        sourceServerID=reversed_["reversed_direction_source_server_id"],
+        fault="DISCONNECTED",
+    )
+    mark = last_seq(emu)
+
+    with pytest.raises(WaitFailed) as planned:
+        ensure(emu, [rid], "launched", check_mode=True)
+    with pytest.raises(WaitFailed) as real:
+        ensure(emu, [rid], "launched")
+
+    assert planned.value.message == real.value.message
+    assert planned.value.message.startswith(f"Failback cannot continue: {rid}: reversed replication of")
+    assert "DISCONNECTED" in planned.value.message
+    assert planned.value.details["recovery_instances"][0]["problem"]
+    assert mutating(emu, mark) == []
+
+
+def test_re_running_after_a_completed_production_failback_sends_nothing_whatever_the_drill_flag(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    protected = ensure(emu, [rid], "protected", drill=False, confirm_production=True)
+    server = protected["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    # the reverse replication of the recovery instance stops (here: its agent is no longer seen)
+    emu.admin.service("drs", "set-fault", region=ORIGIN, sourceServerID=server, fault="DISCONNECTED")
+    mark = last_seq(emu)
+
+    for drill in (True, False):
+        for state in ("reversed", "ready"):
+            again = ensure(emu, [rid], state, drill=drill)
+            assert (again["changed"], phases(again)) == (False, [("protected", "protected", True)]), (drill, state)
+    assert ensure(emu, [rid], "protected", drill=False, confirm_production=True)["changed"] is False
+    assert mutating(emu, mark) == []
 
 
 # --- Origin on premises -----------------------------------------------------------------------------

@@ -304,6 +304,16 @@ def test_a_reversed_server_left_from_another_instance_does_not_count_as_reversed
     assert record["reverse_replication_status"] == "Not started"
 
 
+def test_a_reversed_server_that_was_not_read_leaves_the_status_unknown_with_no_next_step():
+    # include_reversed: false, or an ARN naming a server of another account or out of reach
+    record = aws_record()
+    assert record["reversed_direction_source_server"]["found"] is False
+    assert record["reverse_replication_status"] == ri.UNKNOWN_STATUS == "Unknown"
+    assert record["pending_action"] is None
+    # a drill instance still just waits to be terminated
+    assert aws_record(drill=True)["pending_action"].startswith("Terminate the drill instance")
+
+
 def test_a_stopped_reversed_server_is_not_replicating():
     record = aws_record(reversed_server("STOPPED"))
     assert record["reversed_direction_source_server"]["belongs_to_this_instance"] is True
@@ -469,9 +479,13 @@ def failback_instance_record(original_state=None, original_hint=None):
 
 
 def test_a_failback_instance_is_to_be_re_protected_towards_the_recovery_region():
-    assert failback_instance_record()["pending_action"] == (
+    # the original source server still names the instance that failed over (gone in the disaster)
+    assert failback_instance_record("DISCONNECTED", original_hint=iid(500))["pending_action"] == (
         f"Re-protect this failback instance: start reversed replication to {RECOVERY_REGION}."
     )
+    # the original source server was not read: nothing to say, but the failback is over
+    unread = failback_instance_record()
+    assert (unread["pending_action"], unread["reverse_replication_status"]) == (None, "Completed")
     syncing = failback_instance_record("INITIAL_SYNC")
     assert syncing["pending_action"].startswith(f"Wait for re-protection replication to {RECOVERY_REGION}")
     assert failback_instance_record("CONTINUOUS")["pending_action"] is None
