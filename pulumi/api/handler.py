@@ -1,7 +1,8 @@
 """Lambda entry point: route the request, call the route, turn every failure into an answer.
 
 Statuses: 400 bad input (the message says what to fix), 401 no verified caller,
-404 unknown resource or route, 405 wrong method, 409 conflict with the current state,
+403 an install on instances the stack's tag condition excludes, 404 unknown resource
+or route, 405 wrong method, 409 conflict with the current state,
 429 AWS throttling that outlasted the retries, 502 AWS refused or failed a call,
 504 a change may or may not have been applied. A 500 means a bug: it is logged with
 its traceback and answered with the request ID, never with the traceback.
@@ -57,6 +58,10 @@ class App:
         self.table_name = environ.get("AGENT_INSTALLATIONS_TABLE") or None
         self.ttl_days = int(environ.get("INSTALL_TTL_DAYS") or 90)
         self.document_name = environ.get("INSTALL_DOCUMENT_NAME") or None
+        # The stack's installInstanceTagKey/Value: the Lambda role may SendCommand only to
+        # instances carrying this tag, so an AccessDenied most likely means an untagged one.
+        tag_key = environ.get("INSTALL_INSTANCE_TAG_KEY") or None
+        self.install_instance_tag = (tag_key, environ.get("INSTALL_INSTANCE_TAG_VALUE") or "") if tag_key else None
         self._make_clients = make_clients or (lambda region: Clients.from_session(region=region))
         self._clients = {}
 

@@ -18,6 +18,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils import (
     recovery_instances,
     replication,
 )
+from ansible_collections.drs.orchestration.plugins.module_utils.aws import error_code
 from ansible_collections.drs.orchestration.plugins.module_utils.tracking import TrackingTable
 from ansible_collections.drs.orchestration.plugins.module_utils.validation import check_ids
 
@@ -31,6 +32,7 @@ MAX_IDS = 200
 LOG = logging.getLogger("drs_orchestration.api")
 
 MAX_INSTANCES = 50  # SSM SendCommand's InstanceIds limit: one command per request
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
 TERMINAL_INSTALL_STATUSES = frozenset({"Success", "Failed", "Cancelled"})
 
 
@@ -118,13 +120,26 @@ def install_agent(app, request):
     target_region = expect(body["targetRegion"], str, "targetRegion")
     region = region_of(app, expect(body.get("region"), str, "region"))
     tags = parse_tags(body.get("tags"))
-    sent = agent_install.submit_install(
-        app.clients_for(region),
-        instance_ids,
-        target_region,
-        tags=tags,
-        document_name=app.document_name or agent_install.DEFAULT_DOCUMENT,
-    )
+    try:
+        sent = agent_install.submit_install(
+            app.clients_for(region),
+            instance_ids,
+            target_region,
+            tags=tags,
+            document_name=app.document_name or agent_install.DEFAULT_DOCUMENT,
+        )
+    except Exception as exc:
+        code = error_code(exc)
+        if app.install_instance_tag and code in ACCESS_DENIED_CODES:
+            key, value = app.install_instance_tag
+            raise HttpError(
+                403,
+                f"SSM refused the install ({code}): this API may run it only on instances tagged {key}={value} "
+                "(the stack's installInstanceTagKey/installInstanceTagValue). Tag the instances and retry; if they "
+                "are tagged, check they are EC2 instances of this account in the region given.",
+                code,
+            ) from exc
+        raise
     answer = shapes.install_accepted(sent, target_region, region)
     answer["tracked"], warning = _record_install(app, sent, target_region, request.user)
     if warning:

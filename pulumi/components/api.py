@@ -92,6 +92,15 @@ class RestApi(pulumi.ComponentResource):
                     "ALLOWED_REGIONS": ",".join(settings.allowed_regions),
                     "INSTALL_TTL_DAYS": str(settings.install_ttl_days),
                     "INSTALL_DOCUMENT_NAME": settings.install_documents[0],
+                    # The role's SendCommand tag condition, for the 403 a refused install gets.
+                    **(
+                        {
+                            "INSTALL_INSTANCE_TAG_KEY": settings.install_instance_tag[0],
+                            "INSTALL_INSTANCE_TAG_VALUE": settings.install_instance_tag[1],
+                        }
+                        if settings.install_instance_tag
+                        else {}
+                    ),
                 }
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=function_logs.name),

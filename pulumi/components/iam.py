@@ -20,16 +20,18 @@ class AccessRoles(pulumi.ComponentResource):
         super().__init__("drs-orchestration:iam:AccessRoles", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def scope(table, log_group=None):
+        def scope(table, log_group=None, *, api=False):
             return permissions.Scope(
                 partition=partition,
                 account=account,
                 regions=settings.allowed_regions,
                 table_arn=table,
-                install_documents=settings.install_documents,
+                # The API runs the first install document only and sends no output bucket.
+                install_documents=settings.install_documents[:1] if api else settings.install_documents,
                 recovery_instance_roles=settings.recovery_instance_roles,
                 install_instance_tag=settings.install_instance_tag,
                 function_log_group_arn=log_group,
+                install_output_buckets=() if api else settings.install_output_buckets,
             )
 
         self.lambda_role = aws.iam.Role(
@@ -52,7 +54,7 @@ class AccessRoles(pulumi.ComponentResource):
             opts=child,
         )
         api_documents = pulumi.Output.all(table_arn, function_log_group_arn).apply(
-            lambda args: permissions.policy_documents(permissions.api_actions(), scope(*args))
+            lambda args: permissions.policy_documents(permissions.api_actions(), scope(*args, api=True))
         )
         automation_documents = pulumi.Output.from_input(table_arn).apply(
             lambda table: permissions.policy_documents(permissions.automation_actions(), scope(table))

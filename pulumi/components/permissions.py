@@ -5,8 +5,9 @@ The chain, each link explicit and checked by ``pulumi/tests/test_iam_policies.py
 1. ``AUTOMATION_OPERATIONS`` / ``API_OPERATIONS``: the ``(service, Operation)`` pairs
    the collection's core (``plugins/module_utils``) sends -- all of them for the
    automation role that AWX and the playbooks assume, and those reachable from the
-   REST handler's routes for the Lambda role. A test scans the core's source and fails
-   when these lists and the code disagree, in either direction.
+   REST handler's routes for the Lambda role (less ``API_NOT_SENT``, with reasons). A
+   test scans the core's source and fails when these lists and the code disagree, in
+   either direction.
 2. ``ACTIONS``: the IAM action each operation is authorized by, plus the *dependent
    actions* the Service Authorization Reference (SAR) lists for it (DRS StartRecovery,
    for example, needs the EC2 calls DRS makes with the caller's permissions).
@@ -16,6 +17,10 @@ The chain, each link explicit and checked by ``pulumi/tests/test_iam_policies.py
    types, the policy names ARNs scoped to this account and the allowed regions (or to
    the one table, document or role); ``*`` only where the SAR allows nothing else, and
    then limited to the allowed regions with ``aws:RequestedRegion``.
+4. Conditions where the resource alone is too broad: the EC2 actions DRS performs with
+   the caller's permissions only through an AWS service (``aws:ViaAWSService``, as
+   AWS's own DRS policies do), ``iam:PassRole`` only to EC2, ``drs:TagResource`` only
+   while StartRecovery / StartFailbackLaunch create a job (``drs:CreateAction``).
 
 Pure Python (no Pulumi import): the IAM component renders these documents once the
 account, partition and table ARN are known.
@@ -68,9 +73,7 @@ AUTOMATION_OPERATIONS = frozenset(
     }
 )
 
-# What the REST handler's routes reach in the core. The failback launch goes through the
-# core's failback dispatcher, which can also stop a failback (StopFailback/StopReplication);
-# the sync test follows the code, not one request's path, so they are granted too.
+# What the REST handler's routes reach in the core (less API_NOT_SENT).
 API_OPERATIONS = frozenset(
     {
         ("drs", "DescribeJobLogItems"),
@@ -81,8 +84,6 @@ API_OPERATIONS = frozenset(
         ("drs", "ReverseReplication"),
         ("drs", "StartFailbackLaunch"),
         ("drs", "StartRecovery"),
-        ("drs", "StopFailback"),
-        ("drs", "StopReplication"),
         ("dynamodb", "GetItem"),
         ("dynamodb", "PutItem"),
         ("dynamodb", "UpdateItem"),
@@ -91,6 +92,23 @@ API_OPERATIONS = frozenset(
         ("ssm", "SendCommand"),
     }
 )
+
+# Operations the source scan reaches from the routes that no route can send, with the reason
+# (the sync test requires both, and checks the reason's claim on the core's source). The scan
+# counts the failback dispatcher (FailbackRun.act) whole; its stop handlers run only for the
+# request state "stopped", which only the drs_failback module asks for.
+_STOPS_ONLY = (
+    "sent only for failback state 'stopped' (FailbackRun.next_calls -> _stop_calls); the routes call "
+    "failback.launch_failback ('launched') and failback.reverse_replication ('reversed')"
+)
+API_NOT_SENT = {("drs", "StopFailback"): _STOPS_ONLY, ("drs", "StopReplication"): _STOPS_ONLY}
+
+# Operations that create a DRS job and may carry ``tags`` (the job's tags). With tags, DRS
+# also authorizes drs:TagResource on the new job (DRS user guide, "Grant permission to tag
+# resources during creation"); the grant holds only during those calls (drs:CreateAction).
+# The sync test finds in the core which operations are sent with tags.
+TAGGED_CREATES = frozenset({("drs", "StartFailbackLaunch"), ("drs", "StartRecovery")})
+TAG_ON_CREATE = "drs:TagResource"
 
 # SAR "Dependent actions" granted together with an action.
 DEPENDENCIES = {
@@ -167,6 +185,7 @@ SKIPPED_DEPENDENCIES = {
 # Resource kinds (rendered by Scope.arns) per action.
 ANY = "any"
 EC2_ACCOUNT = "ec2-account"
+DRS_JOB_ON_CREATE = "drs-job-on-create"
 RESOURCES = {
     "drs:CreateRecoveryInstanceForDrs": ("drs-source-server",),
     "drs:DescribeJobLogItems": ("drs-job",),
@@ -176,6 +195,7 @@ RESOURCES = {
     "drs:StartRecovery": ("drs-source-server",),
     "drs:StopFailback": ("drs-recovery-instance",),
     "drs:StopReplication": ("drs-source-server",),
+    "drs:TagResource": (DRS_JOB_ON_CREATE,),
     "drs:TerminateRecoveryInstances": ("drs-recovery-instance",),
     "dynamodb:GetItem": ("tracking-table",),
     "dynamodb:PutItem": ("tracking-table",),
@@ -185,7 +205,7 @@ RESOURCES = {
     "logs:CreateLogStream": ("function-log-streams",),
     "logs:PutLogEvents": ("function-log-streams",),
     "ssm:DescribeDocument": ("install-document",),
-    "ssm:SendCommand": ("install-document", "install-instances"),
+    "ssm:SendCommand": ("install-document", "install-instances", "install-output-bucket"),
     **{
         f"ec2:{name}": (EC2_ACCOUNT,)
         for name in (
@@ -213,6 +233,10 @@ RESOURCES = {
     },
 }
 # Every other action takes no resource type in the SAR: Resource "*", region-limited.
+# The EC2_ACCOUNT actions are all SAR dependencies the core never calls itself: DRS sends
+# them with the caller's permissions (forward access sessions), so they are allowed only
+# through an AWS service (aws:ViaAWSService), the condition AWS's managed policy
+# AWSElasticDisasterRecoveryConsoleFullAccess puts on the same EC2 write actions.
 
 # Services whose calls carry a region (aws:RequestedRegion applies); IAM is global.
 GLOBAL_PREFIXES = frozenset({"iam"})
@@ -232,6 +256,7 @@ class Scope:
     recovery_instance_roles: tuple[str, ...]
     install_instance_tag: tuple[str, str] | None = None
     function_log_group_arn: str | None = None
+    install_output_buckets: tuple[str, ...] = ()
 
     def _regional(self, service, resource, account=None):
         account = self.account if account is None else account
@@ -252,7 +277,7 @@ class Scope:
             return self._regional("drs", "source-server/*")
         if kind == "drs-recovery-instance":
             return self._regional("drs", "recovery-instance/*")
-        if kind == "drs-job":
+        if kind in ("drs-job", DRS_JOB_ON_CREATE):
             return self._regional("drs", "job/*")
         if kind == "tracking-table":
             return [self.table_arn]
@@ -265,6 +290,14 @@ class Scope:
             # the statement reads (and lints) on its own; the tag condition applies to both.
             documents = [arn for name in self.install_documents for arn in self._document(name)]
             return [*self._regional("ec2", "instance/*"), *documents]
+        if kind == "install-output-bucket":
+            # SendCommand with OutputS3BucketName is also authorized on the bucket (SAR resource
+            # type ``bucket``); the instances write there with their own instance profile. Named
+            # with the document, like install-instances; no bucket configured, no statement.
+            if not self.install_output_buckets:
+                return []
+            documents = [arn for name in self.install_documents for arn in self._document(name)]
+            return [*(f"arn:{self.partition}:s3:::{bucket}" for bucket in self.install_output_buckets), *documents]
         if kind == "recovery-instance-role":
             return [f"arn:{self.partition}:iam::{self.account}:role/{name}" for name in self.recovery_instance_roles]
         if kind == "function-log-streams":
@@ -272,7 +305,8 @@ class Scope:
                 raise ValueError("function-log-streams needs the function's log group ARN")
             return [f"{self.function_log_group_arn}:log-stream:*"]
         if kind == EC2_ACCOUNT:
-            # Resources of this account, plus the public images and snapshots a launch may read.
+            # Resources of this account, plus images and snapshots: their ARNs carry no account
+            # (SAR: arn:...:ec2:<region>::snapshot/<id>), so these match any owner's in the region.
             return [
                 *self._regional("ec2", "*"),
                 *self._regional("ec2", "image/*", account=""),
@@ -280,7 +314,8 @@ class Scope:
             ]
         raise ValueError(f"unknown resource kind {kind!r}")
 
-    def condition(self, kind: str, prefix: str) -> dict | None:
+    def condition(self, kind: str, prefix: str, actions=()) -> dict | None:
+        """The statement's condition; ``actions`` are all the role's actions."""
         if kind == ANY and prefix not in GLOBAL_PREFIXES:
             return {"StringEquals": {"aws:RequestedRegion": list(self.regions)}}
         if kind == "install-instances" and self.install_instance_tag:
@@ -289,6 +324,11 @@ class Scope:
             return {"StringEquals": {f"ssm:resourceTag/{key}": value}}
         if kind == "recovery-instance-role":
             return {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+        if kind == EC2_ACCOUNT:
+            return {"Bool": {"aws:ViaAWSService": "true"}}
+        if kind == DRS_JOB_ON_CREATE:
+            creates = sorted(op for service, op in TAGGED_CREATES if operation_action(service, op) in actions)
+            return {"StringEquals": {"drs:CreateAction": creates}}
         return None
 
 
@@ -305,6 +345,8 @@ def actions_for(operations) -> list[str]:
         action = operation_action(service, operation)
         actions.add(action)
         actions.update(DEPENDENCIES.get(action, ()))
+        if (service, operation) in TAGGED_CREATES:
+            actions.add(TAG_ON_CREATE)
     return sorted(actions)
 
 
@@ -318,6 +360,7 @@ def _sid(kind: str, prefix: str) -> str:
 
 def statements(actions, scope: Scope) -> list[dict]:
     """Statements granting ``actions``, one per (service, resource kind), in a stable order."""
+    actions = list(actions)
     grouped: dict[tuple[str, str], set[str]] = {}
     for action in actions:
         prefix = action.split(":", 1)[0]
@@ -326,13 +369,16 @@ def statements(actions, scope: Scope) -> list[dict]:
             grouped.setdefault((prefix, kind), set()).add(action)
     out = []
     for (prefix, kind), granted in sorted(grouped.items()):
+        resources = ["*"] if kind == ANY else scope.arns(kind)
+        if not resources:  # an optional resource type this stack does not use (no output bucket)
+            continue
         statement = {
             "Sid": _sid(kind, prefix),
             "Effect": "Allow",
             "Action": sorted(granted),
-            "Resource": ["*"] if kind == ANY else scope.arns(kind),
+            "Resource": resources,
         }
-        condition = scope.condition(kind, prefix)
+        condition = scope.condition(kind, prefix, actions)
         if condition:
             statement["Condition"] = condition
         out.append(statement)

@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass, field
 
 DEFAULT_INSTALL_DOCUMENT = "AWSDisasterRecovery-InstallDRAgentOnInstance"
-# The instance profile DRS attaches to recovery instances (created when DRS is
-# initialized); StartRecovery passes it to EC2, so the caller needs iam:PassRole on it.
+# The roles a recovery passes to EC2 (all created when DRS is initialized): the instance
+# profiles of recovery instances and of the conversion servers DRS launches for a
+# recovery. The caller of StartRecovery needs iam:PassRole on them (AWS's managed policy
+# AWSElasticDisasterRecoveryConsoleFullAccess grants it on the conversion server role too).
 DEFAULT_RECOVERY_INSTANCE_ROLES = (
+    "service-role/AWSElasticDisasterRecoveryConversionServerRole",
     "service-role/AWSElasticDisasterRecoveryRecoveryInstanceRole",
     "service-role/AWSElasticDisasterRecoveryRecoveryInstanceWithLaunchActionsRole",
 )
@@ -28,6 +31,7 @@ _ROLE_PATH_NAME = re.compile(r"^[A-Za-z0-9+=,.@_/-]{1,512}$")
 _USER_POOL_ARN = re.compile(r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9a-zA-Z]+$")
 _DOCUMENT = re.compile(r"^[a-zA-Z0-9_\-.]{3,128}$")
 _TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class ConfigError(ValueError):
@@ -45,6 +49,7 @@ class Settings:
     automation_external_id: str | None = None
     install_documents: tuple[str, ...] = (DEFAULT_INSTALL_DOCUMENT,)
     install_instance_tag: tuple[str, str] | None = None
+    install_output_buckets: tuple[str, ...] = ()
     recovery_instance_roles: tuple[str, ...] = DEFAULT_RECOVERY_INSTANCE_ROLES
     deletion_protection: bool = True
     install_ttl_days: int = 90
@@ -150,6 +155,13 @@ def parse(values: dict, *, project: str, stack: str, region: str | None) -> Sett
             )
         tag = (tag_key, tag_value)
 
+    buckets = _list(values.get("installOutputBuckets"), "installOutputBuckets") or []
+    bad = [b for b in buckets if not _BUCKET.match(b)]
+    if bad:
+        raise ConfigError(
+            f"installOutputBuckets: {bad!r} are not S3 bucket names (3-63 lowercase letters, digits, '.', '-')."
+        )
+
     roles = _list(values.get("recoveryInstanceRoleNames"), "recoveryInstanceRoleNames")
     roles = roles or list(DEFAULT_RECOVERY_INSTANCE_ROLES)
     bad = [r for r in roles if not _ROLE_PATH_NAME.match(r) or r.startswith("/") or "*" in r]
@@ -191,6 +203,7 @@ def parse(values: dict, *, project: str, stack: str, region: str | None) -> Sett
         automation_external_id=external_id,
         install_documents=tuple(dict.fromkeys(documents)),
         install_instance_tag=tag,
+        install_output_buckets=tuple(dict.fromkeys(buckets)),
         recovery_instance_roles=tuple(dict.fromkeys(roles)),
         deletion_protection=_bool(values.get("deletionProtection", True), "deletionProtection"),
         install_ttl_days=_int(values.get("installTtlDays", 90), "installTtlDays", 1, 3650),
@@ -218,6 +231,7 @@ KEYS = {
     "installDocumentNames": list,
     "installInstanceTagKey": str,
     "installInstanceTagValue": str,
+    "installOutputBuckets": list,
     "recoveryInstanceRoleNames": list,
     "deletionProtection": bool,
     "installTtlDays": int,

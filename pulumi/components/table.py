@@ -16,8 +16,11 @@ class TrackingTable(pulumi.ComponentResource):
     """One record per SSM install command: who sent it, when, for which instances, its status.
 
     On-demand billing, encrypted with the AWS managed KMS key, point-in-time recovery on,
-    records expire through the ``TTL`` attribute (epoch seconds) and the
-    ``CreatedAtIndex`` lets a UI list installs by creation time.
+    records expire through the ``TTL`` attribute (epoch seconds). ``CreatedAtIndex`` has
+    ``CreatedAt`` as its hash key: a Query finds the records of one exact timestamp, it
+    cannot list a time range (DynamoDB compares hash keys for equality only). Listing
+    installs by time needs a Scan, or an index whose hash key the writer fills with a
+    coarse value (a constant or the day) and ``CreatedAt`` as its range key.
     """
 
     def __init__(self, name, *, table_name, deletion_protection, tags, opts=None):

@@ -5,8 +5,10 @@ the OpenAPI document the way API Gateway's REST API does (``{param}`` is one pat
 segment), builds the REST proxy event API Gateway would send (``resource``,
 ``pathParameters``, ``queryStringParameters`` and their multi-value twins, ``body``,
 ``requestContext.authorizer.claims`` as the Cognito authorizer fills them), calls the
-handler and writes its proxy response back. Like the authorizer, it answers 401 itself
-to a request without an ``Authorization`` header (tokens are not verified here). The
+handler and writes its proxy response back. Like API Gateway, it answers two requests
+itself, with the gateway responses the program configures (``openapi.GATEWAY_RESPONSES``):
+a method and path that are no route (404, "Missing Authentication Token" retyped), and a
+request without an ``Authorization`` header (401; tokens are not verified here). The
 OpenAPI document itself is served at ``/openapi.json`` so schemathesis can load it.
 """
 
@@ -26,6 +28,7 @@ _REASONS = {
     202: "Accepted",
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
@@ -53,7 +56,8 @@ class ProxyAdapter:
         self.stage = f"/{stage}"
         self.document = document or openapi.load()
         self.claims = claims
-        self.templates = sorted({path for _, path in openapi.routes(self.document)})
+        self.routes = set(openapi.routes(self.document))
+        self.templates = sorted({path for _, path in self.routes})
         self._ids = itertools.count(1)
         self.events = []
 
@@ -108,13 +112,25 @@ class ProxyAdapter:
         headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
+        event = self.event(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), body, headers)
+        if (event["httpMethod"], event["resource"]) not in self.routes:
+            # No such resource and method in the REST API: API Gateway answers, the handler is never called.
+            return self._gateway_response(start_response, "MISSING_AUTHENTICATION_TOKEN", event)
         if self.claims and not headers.get("Authorization"):
             # The Cognito authorizer answers this itself; the handler is never called.
-            start_response("401 Unauthorized", [("Content-Type", "application/json")])
-            return [b'{"message":"Unauthorized"}']
-        event = self.event(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), body, headers)
+            return self._gateway_response(start_response, "UNAUTHORIZED", event)
         self.events.append(event)
         result = self.handle(event)
         status = result["statusCode"]
         start_response(f"{status} {_REASONS.get(status, 'Status')}", list((result.get("headers") or {}).items()))
         return [(result.get("body") or "").encode()]
+
+    @staticmethod
+    def _gateway_response(start_response, response_type, event):
+        """API Gateway's own answer, as the program's gateway response for ``response_type`` shapes it."""
+        response = openapi.GATEWAY_RESPONSES[response_type]
+        status = int(response["statusCode"])
+        template = response["responseTemplates"]["application/json"]
+        body = template.replace("$context.requestId", event["requestContext"]["requestId"])
+        start_response(f"{status} {_REASONS.get(status, 'Status')}", [("Content-Type", "application/json")])
+        return [body.encode()]

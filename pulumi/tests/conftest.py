@@ -22,11 +22,11 @@ def api_factory(request):
 
     start_emulator = request.getfixturevalue("emulator_factory")
 
-    def make(fleet=None, table=True, create_table=True, claims=DEFAULT_CLAIMS):
+    def make(fleet=None, table=True, create_table=True, claims=DEFAULT_CLAIMS, env=None):
         emu = start_emulator(fleet)
         if table and create_table:
             create_tracking_table(emu)
-        app = handler_app(emu, table=table)
+        app = handler_app(emu, table=table, env=env)
         adapter = ProxyAdapter(app.handle, claims=claims)
         return Api(emu, app, adapter, Client(adapter))
 

@@ -14,6 +14,10 @@ the services named in the same function, else in the same file, else the only
 service (among those the project uses) that has an operation of that name. A name two
 services share with no evidence to choose is an error, never a guess.
 
+Tags: a function that builds a request key ``"tags"`` (``{"tags": ...}``, ``params["tags"] =``,
+``f(tags=...)``) sends with tags each of its operations whose request accepts a ``tags``
+member (botocore model): :meth:`CodeBase.tagged_operations_from`.
+
 Reachability: from entry files (the REST handler, or the Ansible modules), calls are
 followed into the core by name: imported functions, ``module.function``, classes (their
 ``__init__``), ``self.method()`` within a class, and a method called on any other object
@@ -56,6 +60,7 @@ class Function:
     services: set[str] = field(default_factory=set)
     calls: set[tuple[str, str]] = field(default_factory=set)  # (kind, name): "name" | "attr"
     lines: dict[str, int] = field(default_factory=dict)
+    request_keys: set[str] = field(default_factory=set)  # string dict keys, subscripts and keyword names
 
 
 class _Scanner(ast.NodeVisitor):
@@ -102,11 +107,27 @@ class _Scanner(ast.NodeVisitor):
                 self.current.calls.add(("qualified", f"{self.imports[node.value.id]}.{node.attr}"))
         self.generic_visit(node)
 
+    def _passed_method(self, node):
+        """A bound method of some object handed to a call (``write(self.tracking.record_command, ...)``)."""
+        if isinstance(node, ast.Attribute) and not (
+            isinstance(node.value, ast.Name) and (node.value.id in ("self", "cls") or node.value.id in self.imports)
+        ):
+            self.current.calls.add(("attr", node.attr))
+
     def visit_Name(self, node):
         """A function passed by name (``key=_order``, ``wait_for(poll, ...)``) may run later."""
         if isinstance(node.ctx, ast.Load):
             target = self.imports.get(node.id)
             self.current.calls.add(("qualified", target) if target else ("local", node.id))
+
+    def visit_Dict(self, node):
+        self.current.request_keys.update(k.value for k in node.keys if isinstance(k, ast.Constant))
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node):
+        if isinstance(node.ctx, ast.Store) and isinstance(node.slice, ast.Constant):
+            self.current.request_keys.add(node.slice.value)
+        self.generic_visit(node)
 
     def _attribute_op(self, node):
         if isinstance(node, ast.Attribute) and node.attr in self.ops:
@@ -119,8 +140,10 @@ class _Scanner(ast.NodeVisitor):
         # ``retry_throttled(writer.send_command, ...)``. Other attributes (``self.query``)
         # are data, not calls.
         self._attribute_op(func)
+        self.current.request_keys.update(k.arg for k in node.keywords if k.arg)
         for argument in [*node.args, *(k.value for k in node.keywords)]:
             self._attribute_op(argument)
+            self._passed_method(argument)
         literal = node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
         if isinstance(func, ast.Attribute):
             if func.attr in CLIENT_FACTORIES and literal and node.args[0].value in SERVICES:
@@ -287,3 +310,27 @@ class CodeBase:
 
     def all_operations(self) -> set[tuple[str, str]]:
         return self.operations(self.core)
+
+    def tagged_operations_from(self, entry_files, module_of, member="tags") -> set[tuple[str, str]]:
+        """Operations the core functions reached from ``entry_files`` may send with ``member``.
+
+        An operation counts when a function sending it also builds a request key ``member``
+        and the operation's request accepts that member (botocore model).
+        """
+        entries = [
+            f for path in entry_files for f in scan_file(Path(path), module_of(path), self.ops, in_core=False).values()
+        ]
+        pairs = set()
+        for key in self.reachable(entries):
+            function = self.core[key]
+            if member not in function.request_keys:
+                continue
+            for service, operation in self.operations([key]):
+                if member in _input_members(service, operation):
+                    pairs.add((service, operation))
+        return pairs
+
+
+def _input_members(service, operation):
+    shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    return set(shape.members) if shape is not None else set()

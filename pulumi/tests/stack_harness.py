@@ -185,7 +185,8 @@ def create_tracking_table(emu):
     )
 
 
-def handler_app(emu, table=True, regions=API_REGIONS):
+def handler_app(emu, table=True, regions=API_REGIONS, env=None):
+    """The handler configured as the stack configures its Lambda (``env``: more variables)."""
     from api.handler import App
 
     from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
@@ -202,4 +203,4 @@ def handler_app(emu, table=True, regions=API_REGIONS):
     }
     if table:
         environ["AGENT_INSTALLATIONS_TABLE"] = TABLE_NAME
-    return App(environ, make_clients=clients)
+    return App({**environ, **(env or {})}, make_clients=clients)

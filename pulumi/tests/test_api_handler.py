@@ -6,12 +6,14 @@ and what reached AWS (the emulator's call log) or the tracking table.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from api import routes
+from stack_harness import TABLE_NAME
 
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
 
@@ -212,6 +214,26 @@ def test_install_without_a_verified_caller_is_401_and_sends_nothing(api_factory)
     response = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-west-2"})
     assert_error(response, 401, "Cognito ID token")
     assert sent(api, "ssm", "SendCommand") == []
+
+
+TAGGED = {"INSTALL_INSTANCE_TAG_KEY": "dr:enabled", "INSTALL_INSTANCE_TAG_VALUE": "true"}
+SSM_DENIED = {"count": 1, "mode": "before", "status": 400, "code": "AccessDeniedException"}
+
+
+def test_install_refused_by_the_stacks_tag_condition_is_403_naming_the_tag(api_factory):
+    api = api_factory(INSTALL_FLEET, env=TAGGED)
+    api.emu.admin.faults(fail_next={"ssm:SendCommand": SSM_DENIED})
+    response = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-west-2"})
+    body = assert_error(response, 403, "only on instances tagged dr:enabled=true", "installInstanceTagKey")
+    assert body["code"] == "AccessDeniedException"
+    assert api.emu.client("dynamodb").scan(TableName=TABLE_NAME)["Items"] == []  # nothing recorded
+
+
+def test_install_access_denied_without_a_tag_condition_stays_502(api_factory):
+    api = api_factory(INSTALL_FLEET)
+    api.emu.admin.faults(fail_next={"ssm:SendCommand": SSM_DENIED})
+    response = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-west-2"})
+    assert assert_error(response, 502, "AccessDeniedException")["code"] == "AccessDeniedException"
 
 
 def test_install_is_answered_even_when_its_record_cannot_be_written(api_factory):
@@ -492,12 +514,32 @@ def test_aws_failback_recovers_the_reversed_server_in_the_origin_region(api_fact
 # --- routing ----------------------------------------------------------------------------------
 
 
-def test_unknown_routes_are_404_and_wrong_methods_405(api_factory):
+def test_unknown_routes_are_404_from_api_gateway_in_the_contracts_error_body(api_factory):
     api = api_factory()
-    assert_error(api.get("/agents"), 404, "No route GET /agents", "POST /agent/install")
-    response = api.http.delete("/agent/install", headers=api.headers)
-    assert_error(response, 405, "use POST")
-    assert response.headers["Allow"] == "POST"
+    for response in (api.get("/agents"), api.http.delete("/agent/install", headers=api.headers)):
+        body = assert_error(response, 404, "No such route")
+        assert body["code"] == "NotFound"
+    assert api.adapter.events == []  # API Gateway answered; the handler was never called
+
+
+def test_a_request_without_a_token_is_401_from_api_gateway_in_the_contracts_error_body(api_factory):
+    api = api_factory(INSTALL_FLEET)
+    response = api.http.post("/agent/install", json={"instanceIds": [WEB1], "targetRegion": "us-west-2"})
+    assert assert_error(response, 401, "Cognito ID token")["code"] == "Unauthorized"
+    assert api.adapter.events == []
+    assert sent(api, "ssm", "SendCommand") == []
+
+
+def test_handler_invoked_without_api_gateway_routing_answers_404_and_405(api_factory):
+    api = api_factory()
+    body = json.loads(api.app.handle(api.adapter.event("GET", "/agents"))["body"])
+    assert body["code"] == "NotFound"
+    assert "No route GET /agents" in body["error"]
+    assert "POST /agent/install" in body["error"]
+    response = api.app.handle(api.adapter.event("DELETE", "/agent/install"))
+    assert response["statusCode"] == 405
+    assert response["headers"]["Allow"] == "POST"
+    assert "use POST" in json.loads(response["body"])["error"]
 
 
 def test_list_limits_of_the_handler_are_the_contracts():

@@ -69,3 +69,22 @@ def test_docs_describe_every_key_and_output(stack):
         assert f"`{key}`" in text, key
     for output in stack.outputs:
         assert f"`{output}`" in text, output
+
+
+def test_pulumi_requirements_floors_are_the_tested_versions():
+    """``pulumi up`` installs pulumi/requirements.txt: never older than what these tests ran with."""
+    import re
+
+    pinned = {}
+    for line in (PULUMI_DIR.parent / "requirements" / "constraints.txt").read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            pinned[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
+    floors = {}
+    for line in (PULUMI_DIR / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)>=([^,\s]+)", line)
+        if match:
+            floors[re.sub(r"[-_.]+", "-", match[1].lower())] = match[2]
+    assert {name: floors[name] for name in ("pulumi", "pulumi-aws")} == {
+        name: pinned[name] for name in ("pulumi", "pulumi-aws")
+    }

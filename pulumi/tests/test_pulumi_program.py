@@ -125,6 +125,41 @@ def test_every_api_method_proxies_to_the_handler_function(stack):
         ), (method, path)
 
 
+def _render(template, **context):
+    """A gateway response template as API Gateway fills it in."""
+    for name, value in context.items():
+        template = template.replace(f"$context.{name}", value)
+    return json.loads(template)
+
+
+def test_api_gateways_own_errors_answer_with_the_contracts_error_body(stack):
+    """401, 404, 429, 504 ... that API Gateway answers itself: {"error", "code", "requestId"}, never {"message"}."""
+    import jsonschema
+
+    responses = _body(stack)["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "MISSING_AUTHENTICATION_TOKEN"}
+    schema = openapi.load()["components"]["schemas"]["Error"]
+    context = {"error.messageString": '"Too Many Requests"', "error.responseType": "THROTTLED", "requestId": "r-1"}
+    for name, response in responses.items():
+        (template,) = response["responseTemplates"].values()
+        assert list(response["responseTemplates"]) == ["application/json"]
+        body = _render(template, **context)
+        jsonschema.validate(body, schema)
+        assert body["requestId"] == "r-1", name
+    assert _render(responses["DEFAULT_4XX"]["responseTemplates"]["application/json"], **context) == {
+        "error": "Too Many Requests",
+        "code": "THROTTLED",
+        "requestId": "r-1",
+    }
+    assert "statusCode" not in responses["DEFAULT_4XX"]
+    assert "statusCode" not in responses["DEFAULT_5XX"]  # 502, 504 ... keep their status
+    # An unknown path or method: 404 NotFound instead of 403 "Missing Authentication Token".
+    unknown = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown["statusCode"] == "404"
+    assert _render(unknown["responseTemplates"]["application/json"], requestId="r-2")["code"] == "NotFound"
+    assert responses["UNAUTHORIZED"]["statusCode"] == "401"
+
+
 def test_an_existing_user_pool_is_used_instead_of_creating_one():
     pool = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Existing9"
     stack = deploy({**BASE_CONFIG, "cognitoUserPoolArn": pool}, stack="existing-pool")
@@ -188,6 +223,12 @@ def test_lambda_runs_the_handler_on_python_3_13_with_table_and_regions(stack):
     assert function["loggingConfig"] == {"logFormat": "JSON", "logGroup": "/aws/lambda/drs-orchestration-api-test"}
 
 
+def test_lambda_knows_the_install_tag_condition_of_its_role():
+    stack = deploy({**BASE_CONFIG, "installInstanceTagKey": "dr:enabled", "installInstanceTagValue": "true"}, "tag")
+    variables = stack.one(FUNCTION).inputs["environment"]["variables"]
+    assert (variables["INSTALL_INSTANCE_TAG_KEY"], variables["INSTALL_INSTANCE_TAG_VALUE"]) == ("dr:enabled", "true")
+
+
 def test_stack_exports_url_table_roles_and_user_pool(stack):
     assert stack.outputs == {
         "apiUrl": "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/v1",
@@ -223,6 +264,7 @@ def test_automation_role_is_assumable_only_by_the_configured_principals():
         ({**BASE_CONFIG, "lambdaTimeoutSeconds": 60}, "between 3 and 29"),
         ({**BASE_CONFIG, "cognitoUserPoolArn": "us-east-1_abc"}, "is not a user pool ARN"),
         ({**BASE_CONFIG, "automationPrincipalArns": ["awx"]}, "are not IAM principal ARNs"),
+        ({**BASE_CONFIG, "installOutputBuckets": ["s3://logs"]}, "are not S3 bucket names"),
     ],
 )
 def test_bad_configuration_stops_with_a_message_naming_the_key(config, message):
