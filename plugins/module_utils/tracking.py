@@ -8,10 +8,15 @@ One item per SSM command, keyed by ``CommandId``::
     InstanceIds  L   of S
     TargetRegion S
     Status       S   Pending | InProgress | Success | Failed | Cancelled
-    CreatedAt    S   ISO 8601 (UTC); hash key of the CreatedAtIndex GSI
+    CreatedAt    S   ISO 8601 (UTC); range key of the CreatedAtIndex GSI
+    CreatedDay   S   the UTC day of CreatedAt (YYYY-MM-DD); hash key of the CreatedAtIndex GSI
     CreatedBy    S   who sent it (IAM ARN, or the REST API's user)
     TTL          N   epoch seconds; DynamoDB expires the item after it
     UpdatedAt    S   ISO 8601, set by update_status
+
+The index lists the installs of a day in time order (Query ``CreatedDay = :day``, with a
+``CreatedAt`` range for part of it); a hash key is compared for equality only, so
+``CreatedAt`` alone could not list a time range.
 
 Writes are conditional, so a re-run (or a retried write) never duplicates or
 resurrects a record: ``record_command`` only creates, ``update_status`` only updates.
@@ -106,6 +111,7 @@ class TrackingTable:
             "TargetRegion": {"S": target_region},
             "Status": {"S": status},
             "CreatedAt": {"S": isoformat(created)},
+            "CreatedDay": {"S": isoformat(created)[:10]},
             "CreatedBy": {"S": created_by or "unknown"},
             "TTL": {"N": str(expires)},
         }

@@ -165,8 +165,9 @@ options:
   tracking_table:
     description:
       - DynamoDB table (in the module's region) where each command is recorded for the REST API - C(CommandId),
-        C(InstanceIds), C(TargetRegion), C(Status), C(CreatedAt), C(CreatedBy), C(TTL) - and its status updated
-        when it finishes. Writes are conditional, so re-runs never duplicate records.
+        C(InstanceIds), C(TargetRegion), C(Status), C(CreatedAt), C(CreatedDay) (its UTC day, for listing
+        installs by time), C(CreatedBy), C(TTL) - and its status updated when it finishes. Writes are
+        conditional, so re-runs never duplicate records.
       - The table is checked before anything is sent (one C(GetItem) of a key no command has, also in check
         mode) - a missing table, a table without the C(CommandId) string hash key, or no read access fails the
         task with nothing sent. A record that cannot be written later is reported as a warning (in

@@ -8,6 +8,7 @@ import pulumi_aws as aws
 # The schema the core's tracking module writes (CommandId, CreatedAt, TTL ...).
 HASH_KEY = "CommandId"
 CREATED_AT = "CreatedAt"
+CREATED_DAY = "CreatedDay"
 CREATED_AT_INDEX = "CreatedAtIndex"
 TTL_ATTRIBUTE = "TTL"
 
@@ -16,11 +17,10 @@ class TrackingTable(pulumi.ComponentResource):
     """One record per SSM install command: who sent it, when, for which instances, its status.
 
     On-demand billing, encrypted with the AWS managed KMS key, point-in-time recovery on,
-    records expire through the ``TTL`` attribute (epoch seconds). ``CreatedAtIndex`` has
-    ``CreatedAt`` as its hash key: a Query finds the records of one exact timestamp, it
-    cannot list a time range (DynamoDB compares hash keys for equality only). Listing
-    installs by time needs a Scan, or an index whose hash key the writer fills with a
-    coarse value (a constant or the day) and ``CreatedAt`` as its range key.
+    records expire through the ``TTL`` attribute (epoch seconds). ``CreatedAtIndex`` lists
+    installs by creation time: hash key ``CreatedDay`` (the UTC day, ``YYYY-MM-DD``),
+    range key ``CreatedAt`` -- a Query per day, in time order, optionally bounded by time
+    (a hash key is compared for equality only, so ``CreatedAt`` alone could not).
     """
 
     def __init__(self, name, *, table_name, deletion_protection, tags, opts=None):
@@ -33,12 +33,18 @@ class TrackingTable(pulumi.ComponentResource):
             attributes=[
                 aws.dynamodb.TableAttributeArgs(name=HASH_KEY, type="S"),
                 aws.dynamodb.TableAttributeArgs(name=CREATED_AT, type="S"),
+                aws.dynamodb.TableAttributeArgs(name=CREATED_DAY, type="S"),
             ],
             global_secondary_indexes=[
                 aws.dynamodb.TableGlobalSecondaryIndexArgs(
                     name=CREATED_AT_INDEX,
                     key_schemas=[
-                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=CREATED_AT, key_type="HASH")
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                            attribute_name=CREATED_DAY, key_type="HASH"
+                        ),
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                            attribute_name=CREATED_AT, key_type="RANGE"
+                        ),
                     ],
                     projection_type="ALL",
                 )

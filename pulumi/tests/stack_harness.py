@@ -170,12 +170,16 @@ def create_tracking_table(emu):
         AttributeDefinitions=[
             {"AttributeName": table.HASH_KEY, "AttributeType": "S"},
             {"AttributeName": table.CREATED_AT, "AttributeType": "S"},
+            {"AttributeName": table.CREATED_DAY, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": table.HASH_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
                 "IndexName": table.CREATED_AT_INDEX,
-                "KeySchema": [{"AttributeName": table.CREATED_AT, "KeyType": "HASH"}],
+                "KeySchema": [
+                    {"AttributeName": table.CREATED_DAY, "KeyType": "HASH"},
+                    {"AttributeName": table.CREATED_AT, "KeyType": "RANGE"},
+                ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],

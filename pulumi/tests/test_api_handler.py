@@ -128,6 +128,29 @@ def test_install_sends_one_command_and_records_who_sent_it(api_factory):
     assert [i["S"] for i in item["InstanceIds"]["L"]] == [WEB1, WEB2]
     created = datetime.fromisoformat(item["CreatedAt"]["S"])
     assert int(item["TTL"]["N"]) == int((created + timedelta(days=90)).timestamp())
+    assert item["CreatedDay"] == {"S": created.date().isoformat()}
+
+
+def test_installs_are_listed_by_time_through_the_created_at_index(api_factory):
+    api = api_factory(INSTALL_FLEET)
+    ids = []
+    for instance in (WEB1, WEB2):
+        ids.append(
+            api.post("/agent/install", {"instanceIds": [instance], "targetRegion": "us-west-2"}).json["commandId"]
+        )
+        api.emu.advance(60)  # the emulator's clock stands still at speed 0
+    days = sorted({api.tracking_item(command_id)["CreatedDay"]["S"] for command_id in ids})  # one, unless at midnight
+    found = [
+        item
+        for day in days
+        for item in api.emu.client("dynamodb").query(
+            TableName=TABLE_NAME,
+            IndexName="CreatedAtIndex",
+            KeyConditionExpression="CreatedDay = :day AND CreatedAt >= :since",
+            ExpressionAttributeValues={":day": {"S": day}, ":since": {"S": f"{day}T00:00:00"}},
+        )["Items"]
+    ]
+    assert [item["CommandId"]["S"] for item in found] == ids
 
 
 def test_install_accepts_tags_as_an_object(api_factory):

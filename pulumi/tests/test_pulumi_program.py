@@ -39,10 +39,18 @@ def test_table_is_keyed_by_command_id_with_a_created_at_index(stack):
     table = stack.one(TABLE).inputs
     assert table["hashKey"] == "CommandId"
     assert "rangeKey" not in table
-    assert {(a["name"], a["type"]) for a in table["attributes"]} == {("CommandId", "S"), ("CreatedAt", "S")}
+    assert {(a["name"], a["type"]) for a in table["attributes"]} == {
+        ("CommandId", "S"),
+        ("CreatedAt", "S"),
+        ("CreatedDay", "S"),
+    }
     (index,) = table["globalSecondaryIndexes"]
     assert index["name"] == "CreatedAtIndex"
-    assert index["keySchemas"] == [{"attributeName": "CreatedAt", "keyType": "HASH"}]
+    # Listing by time: a day per Query (hash keys compare for equality), in CreatedAt order.
+    assert index["keySchemas"] == [
+        {"attributeName": "CreatedDay", "keyType": "HASH"},
+        {"attributeName": "CreatedAt", "keyType": "RANGE"},
+    ]
     assert index["projectionType"] == "ALL"
 
 

@@ -26,12 +26,16 @@ def dynamodb(monkeypatch):
             AttributeDefinitions=[
                 {"AttributeName": "CommandId", "AttributeType": "S"},
                 {"AttributeName": "CreatedAt", "AttributeType": "S"},
+                {"AttributeName": "CreatedDay", "AttributeType": "S"},
             ],
             KeySchema=[{"AttributeName": "CommandId", "KeyType": "HASH"}],
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "CreatedAtIndex",
-                    "KeySchema": [{"AttributeName": "CreatedAt", "KeyType": "HASH"}],
+                    "KeySchema": [
+                        {"AttributeName": "CreatedDay", "KeyType": "HASH"},
+                        {"AttributeName": "CreatedAt", "KeyType": "RANGE"},
+                    ],
                     "Projection": {"ProjectionType": "ALL"},
                 }
             ],
@@ -57,14 +61,19 @@ def test_record_has_the_rest_api_schema(dynamodb):
         "TargetRegion": "us-west-2",
         "Status": "Pending",
         "CreatedAt": "2025-01-01T00:00:00+00:00",
+        "CreatedDay": "2025-01-01",
         "CreatedBy": "arn:aws:iam::123456789012:user/ops",
         "TTL": 1736294400,  # 2025-01-08T00:00:00Z
     }
     by_date = dynamodb.query(
         TableName=TABLE,
         IndexName="CreatedAtIndex",
-        KeyConditionExpression="CreatedAt = :c",
-        ExpressionAttributeValues={":c": {"S": "2025-01-01T00:00:00+00:00"}},
+        KeyConditionExpression="CreatedDay = :day AND CreatedAt BETWEEN :from AND :to",
+        ExpressionAttributeValues={
+            ":day": {"S": "2025-01-01"},
+            ":from": {"S": "2025-01-01T00:00:00"},
+            ":to": {"S": "2025-01-01T01:00:00"},
+        },
     )
     assert [i["CommandId"]["S"] for i in by_date["Items"]] == [COMMAND_ID]
 
