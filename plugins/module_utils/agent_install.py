@@ -482,7 +482,7 @@ class _Run:
         self.document = None
         self.registration_visible = request.wait_for_registration
         self.cross_account = False  # account_id names another account: its source servers are invisible here
-        self.stale = {}  # instance ID -> its DISCONNECTED or archived source server (not protected)
+        self.stale = {}  # instance ID -> its source server disconnected from DRS (not protected)
         self.tracking = None
         self.created_by = request.created_by
         self.sent = 0
@@ -639,8 +639,9 @@ class _Run:
     def _protected(servers, stale=None):
         """``{instance_id: source server}`` for failover source servers that name an EC2 instance.
 
-        A DISCONNECTED server (DisconnectSourceServer uninstalls the agent) or an archived
-        one does not protect its instance: it goes to ``stale`` instead, when given.
+        A server disconnected from DRS (DisconnectSourceServer uninstalls the agent; see
+        :func:`_stale_state`) does not protect its instance: it goes to ``stale`` instead,
+        when given.
         """
         out = {}
         for server in servers:
@@ -670,6 +671,15 @@ class _Run:
                     f"already protected: source server {record['source_server_id']} in {self.request.target_region}"
                     + (f" ({record['replication_state']})" if record["replication_state"] else "")
                 )
+                if record["replication_state"] == "DISCONNECTED":
+                    record["reason"] += (
+                        ": DRS does not hear from its agent, which is still installed; reinstalling would restart "
+                        "replication"
+                    )
+                    record["remedy"] = (
+                        "Start the instance or restore its outbound HTTPS to the DRS and replication endpoints; the "
+                        "agent reconnects by itself."
+                    )
 
     def _remember_earlier_installs(self):
         """What SSM already did for these instances and this target region, in the last 24 hours.
@@ -703,6 +713,8 @@ class _Run:
             for instance_id in command.get("InstanceIds") or ():
                 if instance_id in open_ids or instance_id in protected_ids:
                     latest[instance_id] = command
+        # Failures count for a day whatever the lookback: a month-old failure should not block an install.
+        failures_since = parse_datetime(self.service_clock.since(HISTORY_SECONDS))
         by_command = {}
         for instance_id, command in latest.items():
             by_command.setdefault(command["CommandId"], (command, []))[1].append(instance_id)
@@ -727,7 +739,7 @@ class _Run:
                 elif result["state"] == "Success":
                     if self._may_still_register(record, command):
                         self._earlier_success(record, command)
-                elif not request.retry_failed:
+                elif not request.retry_failed and _requested_after(command, failures_since):
                     self._earlier_failure(record, command, result)
 
     def _may_still_register(self, record, command):
@@ -735,7 +747,7 @@ class _Run:
 
         Not when the instance is a source server already (skip_protected is off: reinstall on
         purpose), nor when its source server was seen after that install and is disconnected
-        or archived now, nor cross-account with skip_protected off (the only way to reinstall
+        now, nor cross-account with skip_protected off (the only way to reinstall
         where the source servers are invisible).
         """
         if record["source_server_id"]:
@@ -1306,16 +1318,28 @@ def _refusal_hint(code, request):
 
 
 def _stale_state(server):
-    """Why a source server no longer protects its instance: ``archived``, ``DISCONNECTED``, or None.
+    """``"disconnected from DRS"`` when the server no longer protects its instance, else None.
 
-    DisconnectSourceServer uninstalls the agent and leaves the server DISCONNECTED; an
-    archived server is out of service. Reinstalling the agent brings the instance back.
+    DisconnectSourceServer makes the server DISCONNECTED, sets every replicated disk's
+    ``totalStorageBytes`` to zero and tells the agent to uninstall itself (botocore drs
+    model, DisconnectSourceServer): reinstalling the agent brings the instance back. A
+    server DISCONNECTED because its agent is not seen keeps its disks' sizes: the agent
+    is still installed and reinstalling would restart replication, so it still counts as
+    protected (and is reported with its state).
     """
-    if server.get("isArchived"):
-        return "archived"
-    if (server.get("dataReplicationInfo") or {}).get("dataReplicationState") == "DISCONNECTED":
-        return "DISCONNECTED"
-    return None
+    info = server.get("dataReplicationInfo") or {}
+    if info.get("dataReplicationState") != "DISCONNECTED":
+        return None
+    disks = info.get("replicatedDisks") or ()
+    if any((disk or {}).get("totalStorageBytes") for disk in disks):
+        return None
+    return "disconnected from DRS"
+
+
+def _requested_after(command, when):
+    """Whether SSM received ``command`` after ``when`` (an unknown time counts as recent)."""
+    requested = parse_datetime(command.get("RequestedDateTime"))
+    return requested is None or when is None or requested > when
 
 
 def _seen_since(server, when):

@@ -19,9 +19,11 @@ description:
     failed in the last 24 hours is reported and not retried unless O(retry_failed); each instance's own
     result is read (an SSM command can end C(Success) while some of its instances were C(AccessDenied),
     C(Undeliverable) or C(InvalidPlatform)).
-  - A source server that is C(DISCONNECTED) (C(DisconnectSourceServer) uninstalls the agent) or archived does
-    not protect its instance - the agent is installed again, the reason says why, and the wait is for the
-    server to replicate again.
+  - A source server disconnected from DRS (C(DisconnectSourceServer) uninstalls the agent and zeroes its
+    disks' sizes) does not protect its instance - the agent is installed again, the reason says why, and the
+    wait is for the server to replicate again. A server C(DISCONNECTED) because its agent is not seen (disk
+    sizes kept) is still protected - it is skipped with a remedy, since reinstalling would restart
+    replication.
   - With O(precheck), instances whose SSM agent is not C(Online), that are not managed by SSM, or whose
     platform the document does not support are not sent a command; each is reported with the reason
     and the remedy.
@@ -76,6 +78,7 @@ options:
         and O(wait_for_registration) only cover this account (a warning says so). Earlier installs are then
         looked up over SSM's whole command history (30 days) instead of 24 hours, so a re-run within 30 days
         sends nothing to instances installed successfully; O(skip_protected=false) installs on them again.
+        Earlier failures still count for 24 hours only.
     type: str
   document_name:
     description:
@@ -131,8 +134,8 @@ options:
     description:
       - Skip instances that are already DRS source servers in O(target_region). One paginated
         C(DescribeSourceServers) sweep, whatever the fleet size.
-      - C(DISCONNECTED) and archived source servers do not count as protected; their instances are installed
-        again.
+      - Source servers disconnected from DRS (C(DisconnectSourceServer)) do not count as protected; their
+        instances are installed again.
       - When C(false), the agent is installed again on them (DRS may then resynchronize their disks); an
         install still running for them is re-attached, not doubled.
     type: bool

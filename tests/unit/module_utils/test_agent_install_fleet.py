@@ -343,21 +343,30 @@ def seed_source_server(r, data, instance_id, **server):
     )
 
 
+def seed_disconnected_server(r, data, instance_id):
+    """A source server someone disconnected (DisconnectSourceServer: its agent uninstalls itself)."""
+    seed_source_server(r, data, instance_id, state="CONTINUOUS")
+    drs = r.emu.client("drs", region="us-west-2")
+    (server,) = drs.describe_source_servers(filters={})["items"]
+    drs.disconnect_source_server(sourceServerID=server["sourceServerID"])
+    return server["sourceServerID"]
+
+
 def test_disconnected_source_server_does_not_protect_its_instance(run):
     data = fleet(count=2)
     r = run(data)
     victim = r.ids()[0]
-    seed_source_server(r, data, victim, state="DISCONNECTED")
+    seed_disconnected_server(r, data, victim)
     plan = r.plan()
     planned = by_id(plan)[victim]
     assert planned["outcome"] == "would_install"
-    assert "DISCONNECTED" in planned["reason"]
+    assert "disconnected from DRS" in planned["reason"]
     assert "not protected" in planned["reason"]
     result = r.install()
     record = by_id(result)[victim]
     assert r.emu.calls("ssm", "SendCommand")[0]["params"]["InstanceIds"] == r.ids()
     assert record["outcome"] == "installed"
-    assert "reinstalled: it was DISCONNECTED" in record["reason"]
+    assert "reinstalled: it was disconnected from DRS" in record["reason"]
     server = r.emu.client("drs", region="us-west-2").describe_source_servers(
         filters={"sourceServerIDs": [record["source_server_id"]]}
     )["items"][0]
@@ -378,10 +387,25 @@ def test_instance_disconnected_after_its_install_is_installed_again(run):
     assert by_id(again)[r.ids()[1]]["outcome"] == "installed"  # protected, by the first install
 
 
+def test_a_server_disconnected_because_its_agent_is_not_seen_stays_protected(run):
+    data = fleet(count=2)
+    r = run(data)
+    victim = r.ids()[0]
+    seed_source_server(r, data, victim, state="DISCONNECTED")  # the agent went quiet: its disks keep their sizes
+
+    result = r.install()
+
+    record = by_id(result)[victim]
+    assert r.emu.calls("ssm", "SendCommand")[0]["params"]["InstanceIds"] == [r.ids()[1]]
+    assert (record["outcome"], record["replication_state"]) == ("skipped", "DISCONNECTED")
+    assert "reinstalling would restart replication" in record["reason"]
+    assert record["remedy"].startswith("Start the instance or restore its outbound HTTPS")
+
+
 def test_reinstall_on_a_disconnected_server_is_waited_for_not_sent_twice(run):
     data = fleet(count=1, timing={"registration_seconds": 600})
     r = run(data)
-    seed_source_server(r, data, r.ids()[0], state="DISCONNECTED")
+    seed_disconnected_server(r, data, r.ids()[0])
     r.install(wait=False)
     r.sleep(120)  # the install succeeded; the agent has not re-registered yet
     result = r.install(wait_timeout=1800)
@@ -390,24 +414,27 @@ def test_reinstall_on_a_disconnected_server_is_waited_for_not_sent_twice(run):
     assert result["summary"]["installed"] == 1
 
 
-def test_archived_or_disconnected_source_servers_are_not_protection():
-    def server(instance_id, **extra):
+def test_only_a_disconnected_server_whose_disks_were_zeroed_is_not_protection():
+    def server(instance_id, state="CONTINUOUS", disk_bytes=(8 * 2**30,)):
         return {
             "sourceServerID": "s-" + instance_id[2:].ljust(17, "0"),
             "sourceProperties": {"identificationHints": {"awsInstanceID": instance_id}},
-            "dataReplicationInfo": {"dataReplicationState": extra.pop("state", "CONTINUOUS")},
-            **extra,
+            "dataReplicationInfo": {
+                "dataReplicationState": state,
+                "replicatedDisks": [{"deviceName": "/dev/xvda", "totalStorageBytes": n} for n in disk_bytes],
+            },
         }
 
     servers = [
         server("i-00000000000000001"),
-        server("i-00000000000000002", isArchived=True),
-        server("i-00000000000000003", state="DISCONNECTED"),
-        server("i-00000000000000004", state="STOPPED"),
+        server("i-00000000000000002", state="DISCONNECTED", disk_bytes=(0, 0)),  # DisconnectSourceServer
+        server("i-00000000000000003", state="DISCONNECTED", disk_bytes=()),
+        server("i-00000000000000004", state="DISCONNECTED"),  # agent not seen: still installed
+        server("i-00000000000000005", state="STOPPED"),
     ]
     stale = {}
     protected = agent_install._Run._protected(servers, stale)
-    assert sorted(protected) == ["i-00000000000000001", "i-00000000000000004"]
+    assert sorted(protected) == ["i-00000000000000001", "i-00000000000000004", "i-00000000000000005"]
     assert sorted(stale) == ["i-00000000000000002", "i-00000000000000003"]
 
 
@@ -432,6 +459,30 @@ def test_cross_account_rerun_after_a_day_sends_nothing_and_skip_protected_off_re
     forced = r.install(skip_protected=False, **options)
     assert forced["changed"] is True
     assert len(r.emu.calls("ssm", "SendCommand")) == 2
+
+
+def test_cross_account_failures_older_than_a_day_do_not_block_a_new_install(run):
+    document = {
+        "name": "Org-InstallDRAgentCrossAccount",
+        "installs_drs_agent": True,
+        "parameters": [
+            {"Name": "Region", "Type": "String"},
+            {"Name": "AccountId", "Type": "String"},
+            {"Name": "Tags", "Type": "String", "DefaultValue": ""},
+        ],
+    }
+    r = run(fleet(count=3, fail=1, documents=[document], accounts={"AKIAOTHER0000000000": "210987654321"}))
+    options = {"account_id": "210987654321", "document_name": "Org-InstallDRAgentCrossAccount", "max_failures": 1}
+    first = r.install(**options)
+    (failed,) = [i["instance_id"] for i in first["instances"] if i["outcome"] == "failed"]
+    again = r.install(**options)  # within the day: the failure is reported, not retried
+    assert by_id(again)[failed]["outcome"] == "failed"
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    r.sleep(25 * 3600)
+    later = r.install(**options)  # the successes are still remembered (30 days), the failure no longer
+    assert r.emu.calls("ssm", "SendCommand")[-1]["params"]["InstanceIds"] == [failed]
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+    assert sorted(i["outcome"] for i in later["instances"]).count("installed") == 2
 
 
 # -- check mode ----------------------------------------------------------------------------------
