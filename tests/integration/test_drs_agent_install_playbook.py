@@ -54,3 +54,33 @@ def test_malformed_survey_answers_are_explained(emulator_factory):
     assert run.returncode != 0
     assert "key=value pairs separated by commas" in run.stdout
     assert emu.calls("ssm") == []
+
+
+def test_tag_filter_text_with_spaces_and_source_region_answer(emulator_factory):
+    emu = emulator_factory(FLEET, speed=600)
+    answers = survey(emu, instance_tag_filters=" team = shop ", source_region="us-east-1")
+    del answers["drs_aws"]["region"]  # an AWX AWS credential sets the keys, not the region
+    run = run_playbook(PLAYBOOK, answers)
+    assert run.returncode != 0
+    assert "1 instance(s) cannot be installed" in run.stdout  # the precheck ran: filters and region worked
+    (describe,) = emu.calls("ec2", "DescribeInstances")
+    assert describe["region"] == "us-east-1"
+    assert {"Name": "tag:team", "Values": ["shop"]} in describe["params"]["Filters"]
+    assert emu.calls("ssm", "SendCommand") == []
+
+
+def test_numbers_and_true_false_answers_are_checked_before_any_call(emulator_factory):
+    emu = emulator_factory(FLEET, speed=600)
+    answers = survey(
+        emu,
+        instance_tag_filters="team=shop",
+        wait_timeout="1h",
+        poll_interval="",
+        retry_failed="treu",
+        instance_filters="instance-state-name=running",
+    )
+    run = run_playbook(PLAYBOOK, answers)
+    assert run.returncode != 0
+    assert "wait_timeout=1h, poll_interval=, retry_failed=treu." in run.stdout
+    assert "instance_filters must be a mapping of EC2 filter names to values" in run.stdout
+    assert emu.calls() == []
