@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .aws import chunked, error_code, error_message, is_ambiguous, retry_throttled
+from .aws import chunked, error_code, error_message, is_ambiguous, is_aws_error, retry_throttled
 from .errors import (
     AmbiguousCallError,
     ConflictError,
@@ -48,6 +48,7 @@ from .errors import (
 from .recovery_instances import (
     INACTIVE_REPLICATION_STATES,
     TROUBLE_REPLICATION_STATES,
+    arn_account,
     describe_raw,
     is_gone,
     launched_from_reversed,
@@ -83,6 +84,10 @@ ON_PREMISES_IDLE = frozenset({"FAILBACK_NOT_STARTED", "FAILBACK_COMPLETED", None
 
 DEFAULT_WAIT_TIMEOUT = 14400
 DEFAULT_POLL_INTERVAL = 30
+# After a mutating call whose answer was lost, DRS is read at once and again after each of
+# these delays (seconds) before the call counts as not executed: DRS may show an effect a few
+# reads late (ReverseReplication's reversedDirectionSourceServerArn, a new job).
+RECONCILE_DELAYS = (2.0, 5.0)
 
 # What to do when DRS answers a conflict, per operation.
 CONFLICT_HINTS = {
@@ -288,7 +293,7 @@ def _trouble(state, error, what):
     return None
 
 
-def assess_aws(record, candidates, drill, own_jobs, any_kind=False):
+def assess_aws(record, candidates, drill, own_jobs, any_kind=False, followed=()):
     """Place an origin-AWS recovery instance on the ladder.
 
     :param candidates: ``{reversed server id: [failback instance records]}`` in the origin Region
@@ -296,6 +301,10 @@ def assess_aws(record, candidates, drill, own_jobs, any_kind=False):
     :param any_kind: count a failback instance of either kind (for the states before the launch:
         an instance already failed back, drill or production, is past ``ready`` whatever
         ``drill`` says, and must not be reversed again)
+    :param followed: job IDs of the launches this run started, re-attached to or saw running.
+        Only such a launch, reported LAUNCHED while DRS does not list its failback instance
+        (yet), holds the instance at ``launching``; an older one says nothing (its instance may
+        have been removed from DRS since), and the failback is launched again.
     """
     view = own_reversed_server(record)
     launch = (view or {}).get("last_launch") or {}
@@ -315,9 +324,14 @@ def assess_aws(record, candidates, drill, own_jobs, any_kind=False):
         problem = _trouble(state, back["error"], f"re-protection replication of {back['source_server_id']}")
         phase = "protected" if state == "CONTINUOUS" else "protecting"
         return Assessment(record, phase, problem=problem, failback_instance=failback)
-    if ours and launch.get("status") == "LAUNCHED" and not _listed(view, candidates, drill):
-        # DRS says this cycle's launch succeeded but does not list its instance (yet): launching
-        # again would make a second failback instance, so wait for it to show.
+    if (
+        ours
+        and launch.get("status") == "LAUNCHED"
+        and launch.get("job_id") in followed
+        and not _listed(view, candidates, drill)
+    ):
+        # DRS says the launch this run follows succeeded but does not list its instance (yet):
+        # launching again would make a second failback instance, so wait for it to show.
         return Assessment(
             record,
             "launching",
@@ -433,16 +447,33 @@ def reversal_conflict(record):
 
 
 def unreadable_reversed(record):
-    """Why failback cannot act on this instance because its reversed-direction server was not read, else None."""
+    """Why failback cannot act on this instance: nothing is known of its reversed-direction server; else None.
+
+    That server was not read, or its ARN names another account than the recovery instance's
+    (these credentials cannot see it there). One of the same account that its Region's read
+    did not find is gone, not unknown (see :func:`recovery_instances.reversed_unknown`).
+    """
     view = reversed_unknown(record)
     if view is None:
         return None
+    rid = record["recovery_instance_id"]
+    own = arn_account(record.get("arn"))
+    if not view.get("region_read"):
+        why = f"which was not read (the source servers of {view['region']} were not read)"
+    elif own is None:
+        why = (
+            f"which is not among the source servers these credentials read in {view['region']}, and {rid} has no "
+            f"ARN to tell whether the server's account {view['account_id']} is its own"
+        )
+    else:
+        why = (
+            f"which belongs to account {view['account_id']}, not to account {own} of {rid} and of these "
+            f"credentials, so it cannot be read from here"
+        )
     return (
-        f"{record['recovery_instance_id']}: its source server {record['source_server_id']} names the "
-        f"reversed-direction source server {view['arn']}, which could not be read in {view['region']}: it may "
-        f"belong to another account than these credentials' (it is in account {view['account_id']}), be out of "
-        "their reach, or be deleted. Whether reverse replication already runs is unknown, so nothing is sent: "
-        "check the ARN and DRS access in that Region"
+        f"{rid}: its source server {record['source_server_id']} names the reversed-direction source server "
+        f"{view['arn']}, {why}. Whether reverse replication already runs for {rid} is unknown, so nothing is sent: "
+        f"check that ARN and DRS access to account {view['account_id']} in {view['region']}"
     )
 
 
@@ -468,6 +499,7 @@ def _view_summary(view):
         "account_id",
         "source_server_id",
         "found",
+        "missing",
         "data_replication_state",
         "state_label",
         "replication_direction",
@@ -509,12 +541,14 @@ class FailbackRun:
         self.calls = []
         self.own_jobs = set()
         self.reattached = []  # launches found running (started by an interrupted run), not sent again
+        self.followed_jobs = set()  # launch jobs this run saw running (own_jobs: the ones it started)
         self.selected = None  # recovery instance IDs, fixed by the first observation
         self.before = {}
         # What this run sent, for the rest of the run: DRS may show the effect late, and a
         # call is never sent twice because a read did not show it yet.
         self.reversed_sent = {}  # instance ID (recovery or failback instance) -> ReverseReplication result
-        self.launch_sent = {}  # recovery instance ID -> failback launch job IDs (started or re-attached)
+        # recovery instance ID -> {"region", "job_ids"} of the failback launch it sent (or re-attached to)
+        self.launch_sent = {}
 
     # Observing ------------------------------------------------------------------------------
 
@@ -529,7 +563,14 @@ class FailbackRun:
         records = {
             r["recovery_instance_id"]: r
             for r in (
-                normalize_recovery_instance(item, self.region, context["now"], context["sources"], context["reversed"])
+                normalize_recovery_instance(
+                    item,
+                    self.region,
+                    context["now"],
+                    context["sources"],
+                    context["reversed"],
+                    context["reversed_regions"],
+                )
                 for item in context["items"]
             )
         }
@@ -546,19 +587,29 @@ class FailbackRun:
         candidates = self._failback_candidates(chosen, context)
         jobs = self._failback_jobs(chosen)
         any_kind = request.state not in LAUNCH_STATES
+        followed = self.own_jobs | self.followed_jobs
         assessments = {}
         for record in chosen:
             if record["origin_environment"] == "AWS":
-                assessment = assess_aws(record, candidates, request.drill, self.own_jobs, any_kind)
+                assessment = assess_aws(record, candidates, request.drill, self.own_jobs, any_kind, followed)
             else:
                 assessment = assess_on_premises(record, jobs, self.own_jobs)
-            assessments[record["recovery_instance_id"]] = self._remembered(assessment)
+            if assessment.phase == "launching" and assessment.job_id:
+                self.followed_jobs.add(assessment.job_id)  # a running launch this run now waits for
+            assessments[record["recovery_instance_id"]] = assessment
+        sent_jobs = self._sent_launch_jobs(assessments)
+        for assessment in assessments.values():
+            self._remembered(assessment, sent_jobs)
         if not self.before:
             self.before = {rid: a.phase for rid, a in assessments.items()}
         return assessments
 
-    def _remembered(self, a):
-        """Raise the phase to what this run already sent: DRS may not show its effect yet."""
+    def _remembered(self, a, sent_jobs):
+        """Raise the phase to what this run already sent: DRS may not show its effect yet.
+
+        :param sent_jobs: ``{job_id: job}`` of the launches this run sent for instances DRS
+            still shows ``ready`` (:meth:`_sent_launch_jobs`)
+        """
         rid = a.record["recovery_instance_id"]
         sent = self.reversed_sent.get(rid)
         if sent is not None and RANK[a.phase] < RANK["reversing"]:
@@ -572,13 +623,44 @@ class FailbackRun:
                 f"Wait for DRS to show the re-protection of {failback['recovery_instance_id']} this run started."
             )
         if rid in self.launch_sent and a.phase == "ready" and not a.problem:
-            a.phase = "launching"
-            a.job_id = a.job_id or next(iter(self.launch_sent[rid]), None)
-            a.pending = "Wait for the failback launch job this run started."
+            job_ids = self.launch_sent[rid]["job_ids"]
+            ended = _launch_ended_without(a.record, job_ids, sent_jobs)
+            if ended:
+                # the launch is over and did not launch this instance: nothing to wait for
+                a.job_id, a.problem = ended
+            else:
+                a.phase = "launching"
+                a.job_id = a.job_id or next(iter(job_ids), None)
+                a.pending = "Wait for the failback launch job this run started."
         return a
 
+    def _sent_launch_jobs(self, assessments):
+        """``{job_id: job}`` of the launches this run sent for instances DRS still shows ``ready``.
+
+        Read only while DRS lags behind such a launch: one DescribeJobs per Region involved.
+        """
+        wanted = {}
+        for rid, a in assessments.items():
+            sent = self.launch_sent.get(rid)
+            if sent and sent["job_ids"] and a.phase == "ready" and not a.problem:
+                wanted.setdefault(sent["region"], set()).update(sent["job_ids"])
+        if not wanted:
+            return {}
+        from .jobs import describe_jobs
+
+        found = {}
+        for region, ids in sorted(wanted.items()):
+            found.update({job["job_id"]: job for job in describe_jobs(self.clients, region, job_ids=sorted(ids))})
+        return found
+
     def _select(self, records):
-        """The recovery instances to work on; by source server, the newest live non-drill one of each."""
+        """The recovery instances to work on; by source server, its one live non-drill recovery instance.
+
+        A source server with several is refused: neither the newest launch nor the latest
+        snapshot tells which one holds the data to fail back (a recovery from an older, clean
+        snapshot is launched after one from the latest, infected data), and a production
+        failback writes that data over the origin.
+        """
         request = self.request
         if request.recovery_instance_ids:
             return list(request.recovery_instance_ids)
@@ -593,24 +675,54 @@ class FailbackRun:
                 "only instances launched by a recovery (drs_recovery with drill: false) are failed back.",
                 missing=without,
             )
-        chosen, unclear = set(), []
-        for server, group in live.items():
-            newest = _newest(group)
-            if newest is None:
-                shown = ", ".join(f"{r['recovery_instance_id']} (point in time {r['point_in_time']})" for r in group)
-                unclear.append(f"{server}: {shown}")
-            else:
-                chosen.add(newest["recovery_instance_id"])
-        if unclear:
-            raise ConflictError(
-                "Cannot tell which recovery instance to fail back: these source servers have several live non-drill "
-                f"recovery instances in {self.region} and DRS does not show which is the newest - "
-                f"{'; '.join(unclear)}. Name the one to fail back with recovery_instance_ids.",
-                candidates=unclear,
-            )
-        return [
-            r["recovery_instance_id"] for r in sort_records(records.values()) if r["recovery_instance_id"] in chosen
-        ]
+        several = {server: group for server, group in live.items() if len(group) > 1}
+        if several:
+            raise self._several_live(several)
+        return [group[0]["recovery_instance_id"] for group in live.values()]
+
+    def _several_live(self, several):
+        """The refusal naming every candidate of the source servers with several live non-drill instances."""
+        started = self._launch_times(sorted({r["job_id"] for g in several.values() for r in g if r["job_id"]}))
+        candidates, shown = {}, []
+        for server, group in several.items():
+            candidates[server] = [
+                {
+                    "recovery_instance_id": r["recovery_instance_id"],
+                    "ec2_instance_state": r["ec2_instance_state"],
+                    "job_id": r["job_id"],
+                    "launch_time": started.get(r["job_id"]),
+                    "point_in_time": r["point_in_time"],
+                }
+                for r in group
+            ]
+            listed = ", ".join(_candidate_text(c) for c in candidates[server])
+            shown.append(f"source server {server} has {len(group)}: {listed}")
+        return ConflictError(
+            f"Cannot tell which recovery instance to fail back: {'; '.join(shown)} (live non-drill recovery "
+            f"instances in {self.region}). Neither the latest launch nor the latest point in time tells which one "
+            "holds the data to fail back (after ransomware, a recovery from an older, clean snapshot is launched "
+            "after one from the latest data), and a production failback writes that data over the origin. Name the "
+            "instance to fail back with recovery_instance_ids (and terminate the others when they are no longer "
+            "needed). Nothing was sent.",
+            candidates=candidates,
+        )
+
+    def _launch_times(self, job_ids):
+        """``{job_id: creation time}`` of the recovery jobs that launched the candidates, for the refusal.
+
+        Best effort: what DRS cannot answer is left out of the message, which refuses anyway.
+        """
+        if not job_ids:
+            return {}
+        from .jobs import describe_jobs
+
+        try:
+            jobs = describe_jobs(self.clients, self.region, job_ids=job_ids)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            return {}
+        return {job["job_id"]: job["creation_time"] for job in jobs}
 
     def _failback_candidates(self, records, context):
         """Failback instances launched from the reversed-direction servers: one read per origin Region."""
@@ -844,8 +956,10 @@ class FailbackRun:
         if call["operation"] == "ReverseReplication":
             self.reversed_sent[call["parameters"]["recoveryInstanceID"]] = call["result"]
         elif call["operation"] in ("StartRecovery", "StartFailbackLaunch"):
+            reattached = call.get("reattached") or {}
             for rid in call["recovery_instance_ids"]:
-                self.launch_sent[rid] = list(call["result"].get("job_ids") or ())
+                job_ids = [reattached[rid]] if rid in reattached else list(call["result"].get("job_ids") or ())
+                self.launch_sent[rid] = {"region": call["region"], "job_ids": job_ids}
 
     def _reverse(self, call):
         region, rid = call["region"], call["parameters"]["recoveryInstanceID"]
@@ -902,7 +1016,14 @@ class FailbackRun:
         except Exception as exc:
             if not _ambiguous(exc):
                 raise
-            found = self._instances_in_active_jobs(ids)
+            looked = {}
+
+            def all_found():
+                looked.update(self._instances_in_active_jobs(ids))
+                return set(looked) >= set(ids)
+
+            _seen_after_delays(all_found, self.sleep)
+            found = {i: looked[i] for i in ids if i in looked}
             if set(found) != set(ids):
                 raise AmbiguousCallError(
                     f"StartFailbackLaunch for {subject} in {self.region} failed without an answer "
@@ -942,6 +1063,7 @@ class FailbackRun:
             ),
             lambda: self._stopped(self.observe()[rid]),
             f"StopFailback for {rid} in {self.region}",
+            sleep=self.sleep,
         )
         return {}
 
@@ -960,6 +1082,7 @@ class FailbackRun:
             ),
             lambda: self._stopped(self.observe()[owner]),
             f"StopReplication for {server} in {region}",
+            sleep=self.sleep,
         )
         return {}
 
@@ -1089,16 +1212,48 @@ class FailbackRun:
         return f"{len(pending)} of {len(assessments)} not {self.request.state} yet: {shown}{more}"
 
 
-def _newest(records):
-    """The newest of one source server's recovery instances (latest point in time), or None when unclear."""
-    if len(records) == 1:
-        return records[0]
-    times = [parse_datetime(r["point_in_time"]) for r in records]
-    if any(t is None for t in times):
+def _candidate_text(candidate):
+    """One candidate of a source server with several live recovery instances, for a message."""
+    facts = [candidate["ec2_instance_state"] or "EC2 state unknown"]
+    if candidate["job_id"]:
+        when = f" started {candidate['launch_time']}" if candidate["launch_time"] else ""
+        facts.append(f"launched by job {candidate['job_id']}{when}")
+    if candidate["point_in_time"]:
+        facts.append(f"point in time {candidate['point_in_time']}")
+    return f"{candidate['recovery_instance_id']} ({', '.join(facts)})"
+
+
+def _launch_ended_without(record, job_ids, jobs):
+    """``(job_id, problem)`` when every launch job this run sent for the instance ended without launching it.
+
+    None while one may still launch it (running, or not shown by DescribeJobs yet) or did
+    launch it (DRS shows the result late). Origin AWS: a participating server is the
+    reversed-direction server; on premises: the recovery instance itself.
+    """
+    if not job_ids:
         return None
-    latest = max(times)
-    newest = [r for r, t in zip(records, times, strict=True) if t == latest]
-    return newest[0] if len(newest) == 1 else None
+    rid = record["recovery_instance_id"]
+    aws = record["origin_environment"] == "AWS"
+    view = own_reversed_server(record) if aws else None
+    if aws and view is None:
+        return None  # the launched server is not known: nothing to tell the job's servers by
+    mine = []
+    for job_id in job_ids:
+        job = jobs.get(job_id)
+        if job is None or job["status"] in ACTIVE_JOB_STATUSES:
+            return None
+        for server in job["participating_servers"]:
+            if (aws and server["source_server_id"] == view["source_server_id"]) or (
+                not aws and server["recovery_instance_id"] == rid
+            ):
+                if server["launch_status"] == "LAUNCHED":
+                    return None
+                mine.append((job_id, job["status"], server["launch_status"]))
+    job_id, status, launch = mine[-1] if mine else (job_ids[-1], jobs[job_ids[-1]]["status"], None)
+    return job_id, (
+        f"failback launch job {job_id} this run started ended ({status}) without launching it "
+        f"(launch status {launch or 'none'}; see drs_job_info with include_log_items)"
+    )
 
 
 def _would_change(planned, wait):
@@ -1116,14 +1271,24 @@ def _job_ids(result):
     return ids
 
 
-def _send_reconciled(send, effect_seen, what):
-    """Send a call; if its answer was lost, look the effect up before anything else."""
+def _seen_after_delays(effect_seen, sleep, delays=RECONCILE_DELAYS):
+    """Look for the effect of a call whose answer was lost: at once, then after each delay."""
+    for delay in (0.0, *delays):
+        if delay:
+            sleep(delay)
+        if effect_seen():
+            return True
+    return False
+
+
+def _send_reconciled(send, effect_seen, what, sleep=time.sleep):
+    """Send a call; if its answer was lost, look the effect up (:func:`_seen_after_delays`), never send it again."""
     try:
         send()
     except Exception as exc:
         if not _ambiguous(exc):
             raise
-        if not effect_seen():
+        if not _seen_after_delays(effect_seen, sleep):
             raise AmbiguousCallError(
                 f"{what} failed without an answer ({exc}) and DRS does not show its effect yet. "
                 "Run again: the module reads DRS first and sends only what is still needed."
@@ -1133,8 +1298,11 @@ def _send_reconciled(send, effect_seen, what):
 def reverse_call(clients, region, recovery_instance_id, reconcile, sleep=time.sleep):
     """ReverseReplication for one instance, never sent twice for one effect.
 
-    On a failure that may have executed, ``reconcile()`` reads DRS: if reverse
-    replication is running the call is counted as done; if not, it is sent once more.
+    On a failure that may have executed, ``reconcile()`` reads DRS at once and again after
+    each of :data:`RECONCILE_DELAYS` (DRS may show the reversed-direction server a few reads
+    late): as soon as reverse replication shows, the call counts as done. Only when none of
+    these reads shows it is the call sent once more; a second lost answer, after the same
+    reads, fails with :class:`AmbiguousCallError`.
     """
     writer = clients.writer("drs", region)
     subject = f"recovery instance {recovery_instance_id}"
@@ -1151,7 +1319,7 @@ def reverse_call(clients, region, recovery_instance_id, reconcile, sleep=time.sl
         except Exception as exc:
             if not _ambiguous(exc):
                 raise
-            if reconcile():
+            if _seen_after_delays(reconcile, sleep):
                 return {"reconciled": True}
             if attempt == 2:
                 raise AmbiguousCallError(

@@ -68,8 +68,10 @@ FAILBACK_STATE_LABELS = {
 }
 FAILBACK_LABELS = ("Not started", "Synchronizing", "Ready", "Completed", "Error")
 # reverse_replication_status of an origin-AWS recovery instance whose source server names a
-# reversed-direction source server that was not read (include_reversed false, another account,
-# a server these credentials cannot see): whether reverse replication runs is not known.
+# reversed-direction source server that was not read (include_reversed false) or that belongs to
+# another account than the recovery instance (these credentials cannot see it): whether reverse
+# replication runs is not known. A server of the same account missing from its Region's sweep is
+# gone (deleted): the instance is simply not reversed.
 UNKNOWN_STATUS = "Unknown"
 
 REPLICATION_STATE_LABELS = {
@@ -144,6 +146,16 @@ def parse_source_server_arn(arn):
     }
 
 
+def arn_account(arn):
+    """The account ID of any ARN (``arn:PARTITION:SERVICE:REGION:ACCOUNT:...``), or None."""
+    if not isinstance(arn, str):
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[4]:
+        return None
+    return parts[4]
+
+
 # --- One recovery instance -------------------------------------------------------------------
 
 
@@ -207,26 +219,32 @@ def _hostname(source, raw):
     return None
 
 
-def reversed_server_view(arn, server, this_instance_id):
+def reversed_server_view(arn, server, this_instance_id, region_read=False, instance_account_id=None):
     """The reversed-direction source server as seen from one recovery instance.
 
     ``belongs_to_this_instance``: the server's identification hint names this recovery
     instance's EC2 instance (or DRS reports no hint), so it is this instance's reversed
     replication and not one left over from an earlier cycle for another instance.
     ``replicating_this_instance``: it belongs and its replication is not stopped.
-    ``found`` is false when the server was not read (``include_reversed`` off, or the
-    ARN names a server these credentials cannot read): nothing is known about it then,
-    see :func:`reversed_unknown`.
+    ``found`` is false when the server is not known: ``region_read`` says whether its Region
+    was read with these credentials. ``missing`` is true when it was, the ARN names the
+    recovery instance's own account (``instance_account_id``) and the server is not there:
+    DRS no longer has it (deleted), so the instance is not reversed. Otherwise (Region not
+    read, another account, the account unknown) nothing is known about it, see
+    :func:`reversed_unknown`.
     """
     parsed = parse_source_server_arn(arn)
     if parsed is None:
         return None
+    same_account = instance_account_id is not None and parsed["account_id"] == instance_account_id
     view = {
         "arn": arn,
         "region": parsed["region"],
         "account_id": parsed["account_id"],
         "source_server_id": parsed["source_server_id"],
         "found": server is not None,
+        "region_read": bool(region_read),
+        "missing": server is None and bool(region_read) and same_account,
         "data_replication_state": None,
         "state_label": None,
         "replication_direction": None,
@@ -262,7 +280,7 @@ def reversed_server_view(arn, server, this_instance_id):
     return view
 
 
-def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_servers=None):
+def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_servers=None, reversed_regions=()):
     """The stable record of one DescribeRecoveryInstances item.
 
     :param raw: one item of ``DescribeRecoveryInstances.items`` (plain dict)
@@ -273,6 +291,9 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
         hostname, the origin region and the reversed-direction source server ARN
     :param reversed_servers: ``{source_server_id: record}`` of reversed-direction source
         servers (any region), to report their state and derive readiness
+    :param reversed_regions: the regions whose source servers were read into
+        ``reversed_servers`` (a reversed-direction server of the instance's own account that
+        is missing from its region's read is gone; one never looked for is unknown)
     """
     raw = as_dict(raw)
     source_servers = source_servers or {}
@@ -305,7 +326,15 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
         "agent_version": as_text(raw.get("agentVersion")),
         "failback": _failback(as_dict(raw.get("failback")), now),
         "replication": _replication(as_dict(raw.get("dataReplicationInfo")), now),
-        "reversed_direction_source_server": reversed_server_view(arn, reversed_record, ec2_id) if arn else None,
+        "reversed_direction_source_server": reversed_server_view(
+            arn,
+            reversed_record,
+            ec2_id,
+            region_read=bool(parsed) and parsed["region"] in reversed_regions,
+            instance_account_id=arn_account(raw.get("arn")),
+        )
+        if arn
+        else None,
         "tags": {str(k): str(v) for k, v in as_dict(raw.get("tags")).items()},
     }
     if record["origin_region"] is None and origin == "AWS" and parsed:
@@ -323,13 +352,23 @@ def is_gone(record):
 
 
 def reversed_unknown(record):
-    """The reversed-direction server's view when its ARN is known but the server was not read, else None.
+    """The reversed-direction server's view when its ARN is known but nothing about the server, else None.
 
-    Then whether reverse replication runs for the instance cannot be told: it is reported as
-    :data:`UNKNOWN_STATUS` with no pending action, and failback refuses to act on it.
+    That is: its Region was not read, or the ARN names another account than the recovery
+    instance's (or the instance's account is unknown), so not finding it says nothing. Then
+    whether reverse replication runs for the instance cannot be told: it is reported as
+    :data:`UNKNOWN_STATUS` with no pending action, and failback refuses to act on it. A
+    server of the instance's own account missing from its Region (``missing``) is not
+    unknown: it is gone.
     """
     view = record.get("reversed_direction_source_server")
-    return view if view and not view["found"] else None
+    return view if view and not view["found"] and not view.get("missing") else None
+
+
+def reversed_missing(record):
+    """The reversed-direction server's view when DRS no longer has it (deleted), else None."""
+    view = record.get("reversed_direction_source_server")
+    return view if view and view.get("missing") else None
 
 
 def own_reversed_server(record):
@@ -378,7 +417,8 @@ def reverse_replication_status(record):
     is never ``Ready``, and ``Error`` only while that re-protection is in trouble.
 
     ``Unknown`` (origin AWS): the source server names a reversed-direction server that was
-    not read (:func:`reversed_unknown`).
+    not read or belongs to another account (:func:`reversed_unknown`). One of the instance's
+    own account that its Region's read did not find is gone: ``Not started``.
     """
     if record["origin_environment"] != "AWS":
         return record["failback"]["label"]
@@ -451,6 +491,13 @@ def _pending_aws(record):
         return _pending_failback_instance(record)
     view = reversed_active(record)
     if view is None:
+        gone = reversed_missing(record)
+        if gone:
+            return (
+                f"Start reversed replication to {origin}: the reversed-direction source server "
+                f"{gone['source_server_id']} that source server {record['source_server_id']} names is no longer "
+                f"in {gone['region']} (deleted)."
+            )
         return f"Start reversed replication to {origin}."
     where = view["region"]
     state = view["data_replication_state"]
@@ -559,15 +606,23 @@ def read_context(clients, region, recovery_instance_ids=(), source_server_ids=()
     """Everything the records of a region need, read in a fixed number of calls.
 
     :returns: ``{"items": raw recovery instances, "sources": {id: source server record},
-        "reversed": {id: reversed-direction source server record}, "now": service time}``
+        "reversed": {id: reversed-direction source server record}, "reversed_regions": the
+        regions read for them, "now": service time}``
     """
     items, now = describe_raw(clients, region, list(recovery_instance_ids), list(source_server_ids))
     sources = source_servers_by_id(clients, region, [i.get("sourceServerID") for i in items])
-    reversed_records = {}
+    reversed_records, reversed_regions = {}, set()
     if include_reversed:
-        arns = [s.get("reversed_direction_source_server_arn") for s in sources.values()]
-        reversed_records = reversed_servers_by_id(clients, [a for a in arns if a])
-    return {"items": items, "sources": sources, "reversed": reversed_records, "now": now}
+        arns = [a for a in (s.get("reversed_direction_source_server_arn") for s in sources.values()) if a]
+        reversed_records = reversed_servers_by_id(clients, arns)
+        reversed_regions = {p["region"] for p in map(parse_source_server_arn, arns) if p}
+    return {
+        "items": items,
+        "sources": sources,
+        "reversed": reversed_records,
+        "reversed_regions": reversed_regions,
+        "now": now,
+    }
 
 
 def describe_recovery_instances(
@@ -587,7 +642,9 @@ def describe_recovery_instances(
         raise InputError("Give recovery_instance_ids or source_server_ids, not both.")
     context = read_context(clients, region, ids, servers, include_reversed)
     records = [
-        normalize_recovery_instance(i, region, context["now"], context["sources"], context["reversed"])
+        normalize_recovery_instance(
+            i, region, context["now"], context["sources"], context["reversed"], context["reversed_regions"]
+        )
         for i in context["items"]
     ]
     return sort_records(records)

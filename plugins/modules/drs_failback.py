@@ -28,9 +28,11 @@ description:
   - O(state=stopped) stops failback replication - C(StopReplication) of the reversed-direction source server
     for origin AWS, C(StopFailback) for an on-premises origin - when it runs.
   - In check mode nothing is sent; RV(planned_calls) lists every call with its operation, region and
-    parameters, C(when=now) for the calls due now and, for the later ones, the event they wait for. With
-    O(wait=true), an instance whose problem would end the run (STALLED or DISCONNECTED replication,
-    FAILBACK_ERROR, a failed launch job) fails check mode with the message the run would give.
+    parameters, C(when=now) for the calls due now and, for the later ones, the event they wait for. What the
+    run refuses before any call, check mode refuses too. With O(wait=true), an instance whose replication is in
+    trouble (reverse or re-protection replication STALLED or DISCONNECTED or with an error, FAILBACK_ERROR) fails
+    check mode with the message the run would give. A failed launch job ends a run only when that run started
+    it, and check mode starts none - an earlier run's failed failback launch is planned again (C(when=now)).
 options:
   recovery_instance_ids:
     description:
@@ -41,10 +43,10 @@ options:
     description:
       - Fail back the live, non-drill recovery instance of each of these source servers (C(s-) IDs in the
         recovery Region). A source server without one fails the module.
-      - When a source server has several (a recovery instance kept from an earlier disaster), only the newest
-        is failed back - the one launched from the latest point-in-time snapshot; name another one with
-        O(recovery_instance_ids). When DRS does not tell which is newest (same or missing point in time), the
-        module fails and names them.
+      - A source server with several (a recovery instance kept from an earlier disaster, or a second recovery
+        from an older, clean snapshot) fails the module before any call, whatever O(state), naming each candidate
+        with its EC2 state, launch job and its start time, and point in time; neither the latest launch nor the
+        latest snapshot tells which one holds the data to fail back. Name it with O(recovery_instance_ids).
     type: list
     elements: str
   state:
@@ -111,16 +113,23 @@ notes:
     be initialized there.
   - Drill instances are never failed back (DRS reverses replication only for instances launched by a
     recovery); naming one fails the module before any call.
-  - Mutating calls are not retried by botocore; a throttled call is sent again, any other failure that
-    may have executed is reconciled by reading DRS before anything is sent again. Within one run no call is
-    sent twice for an instance, even while DRS does not show its effect yet (the instance counts as reversing,
-    launching or protecting meanwhile).
+  - Mutating calls are not retried by botocore; a throttled call is sent again. A call whose answer was lost
+    (connection closed, 5xx) is looked up in DRS at once and again 2 and 5 seconds later; only
+    C(ReverseReplication) is then sent once more, when none of these reads shows reverse replication
+    (C(StartRecovery) is reconciled by M(drs.orchestration.drs_recovery)'s core; C(StartFailbackLaunch),
+    C(StopFailback), C(StopReplication) are never sent again - the module fails saying to check). A call whose
+    answer arrived is not sent again in the run, even while DRS does not show its effect yet (the instance
+    counts as reversing, launching or protecting meanwhile); a launch job of the run that ended without
+    launching the instance ends the run as a problem.
   - C(ReverseReplication) is refused, before any call, when the reversed-direction source server already
     replicates another recovery instance of the same source server whose failback is not done (it would take
     that replication over; a production failback launched from it, or its replication STOPPED or DISCONNECTED,
-    means that failback is done), and when the source server names a reversed-direction source server that
-    cannot be read (another account, out of reach of the credentials, deleted) - whether reverse replication
-    runs is then unknown.
+    means that failback is done). This applies with O(recovery_instance_ids) too.
+  - An origin-AWS instance whose source server names a reversed-direction source server in another account
+    than the recovery instance's (these credentials cannot read it) is refused for every O(state) - whether
+    reverse replication runs is unknown. One of the same account that is not in its Region any more (deleted)
+    means the instance is not reversed - C(ReverseReplication) is sent as for any instance not reversed, and
+    RV(recovery_instances[].pending_action) says the server was deleted.
   - The production C(StartRecovery) goes through M(drs.orchestration.drs_recovery)'s core (re-attaches to a
     running job instead of starting a second one).
   - "Permissions: C(drs:DescribeRecoveryInstances), C(drs:DescribeSourceServers), C(drs:DescribeJobs),
@@ -259,7 +268,9 @@ recovery_instances:
       description: Whether it reached O(state).
       type: bool
     problem:
-      description: What stops it (STALLED replication, failed launch job, FAILBACK_ERROR ...), else null.
+      description: >-
+        What stops it (STALLED replication, a launch job this run started that failed or ended without
+        launching it, FAILBACK_ERROR ...), else null.
       type: str
     job_id:
       description: The failback launch job running or last started, when known.
@@ -274,7 +285,8 @@ recovery_instances:
     reverse_replication_status:
       description: >-
         Not started / Synchronizing / Ready / Completed / Error, for either origin; Unknown when the
-        reversed-direction source server could not be read (the module then refuses to act).
+        reversed-direction source server is in another account than the recovery instance, so these credentials
+        cannot read it (the module then refuses to act).
       type: str
       sample: Ready
     replication_state:
@@ -285,9 +297,10 @@ recovery_instances:
       type: float
     reversed_direction_source_server:
       description: >-
-        Origin AWS - C(arn), C(region), C(account_id), C(source_server_id), C(found), C(data_replication_state),
-        C(state_label), C(replication_direction), C(progress_percent), C(lag_seconds), C(error),
-        C(replicating_this_instance); null before reverse replication.
+        Origin AWS - C(arn), C(region), C(account_id), C(source_server_id), C(found), C(missing) (read in its
+        Region, same account, not there - deleted), C(data_replication_state), C(state_label),
+        C(replication_direction), C(progress_percent), C(lag_seconds), C(error), C(replicating_this_instance); null
+        before reverse replication.
       type: dict
     failback_instance:
       description: >-

@@ -165,18 +165,23 @@ recovery_instances:
         - For origin AWS after reverse replication - C(arn), C(region), C(account_id), C(source_server_id) (from
           the ARN), C(found), C(data_replication_state), C(state_label), C(progress_percent), C(lag_seconds),
           C(error), C(recovery_instance_id) (failback instance launched from it), C(last_launch),
-          C(belongs_to_this_instance), C(replicating_this_instance). Null when there is none.
-        - C(found) is false when the server was not read (O(include_reversed=false), or the ARN names a server
-          of another account or out of reach of the credentials); the other members are then null.
+          C(belongs_to_this_instance), C(replicating_this_instance), C(region_read), C(missing). Null when there is
+          none.
+        - C(found) is false when the server is not known; the replication members are then null.
+          C(region_read) says whether its Region was read (false with O(include_reversed=false)).
+          C(missing) is true when its Region was read, the ARN names the recovery instance's own account and the
+          server is not there - it was deleted, so the instance is not reversed any more (C(Not started)).
       type: dict
     reverse_replication_status:
       description:
         - The console label for either origin (origin AWS - derived from the reversed-direction server).
         - A failback instance (launched in the origin Region from a reversed-direction server) is C(Completed), or
           C(Error) while the replication that re-protects it is in trouble; it is never C(Ready).
-        - C(Unknown) (origin AWS) when the source server names a reversed-direction source server that was not
-          read (C(found=false)) - whether reverse replication runs cannot be told;
-          RV(recovery_instances[].pending_action) is then null.
+        - C(Unknown) (origin AWS) when the source server names a reversed-direction source server of which
+          nothing is known - not read (O(include_reversed=false)), or its ARN names another account than the
+          recovery instance's, which these credentials cannot read - so whether reverse replication runs cannot be
+          told; RV(recovery_instances[].pending_action) is then null. A server of the same account that its
+          Region's read did not find (C(missing)) is deleted, not unknown.
       type: str
       sample: Synchronizing
     pending_action:

@@ -10,7 +10,16 @@ emulator's fast clock with sub-second polls.
 from __future__ import annotations
 
 from ansible_collections.drs.orchestration.plugins.modules import drs_failback
-from tests.failback_fleets import ORIGIN, RECOVERY, aws_fleet, last_seq, mutating, on_prem_fleet, recover
+from tests.failback_fleets import (
+    ORIGIN,
+    RECOVERY,
+    aws_fleet,
+    last_seq,
+    mutating,
+    on_prem_fleet,
+    recover,
+    recover_again,
+)
 from tests.module_harness import REPO, emulator_args, run_module, run_playbook
 
 SPEED = 60  # virtual seconds per real second: a 0.1 s poll is 6 s of DRS time
@@ -113,6 +122,24 @@ def test_source_server_selection_fails_back_several_instances_with_one_reverse_c
     assert sorted(r["recovery_instance_id"] for r in result["recovery_instances"]) == ids
     assert result["summary"] == {"total": 3, "reached": 3, "by_phase": {"ready": 3}}
     assert sorted(p["recoveryInstanceID"] for _, _, p in mutating(emu, mark)) == ids
+
+
+def test_source_server_selection_with_two_live_recovery_instances_fails_naming_both(emulator_factory):
+    emu = emulator_factory(aws_fleet(), speed=SPEED)
+    (first,) = recover(emu)
+    (second,) = recover_again(emu)  # a second disaster: the first recovery instance is kept
+    server = emu.client("drs", region=RECOVERY).describe_source_servers()["items"][0]["sourceServerID"]
+    mark = last_seq(emu)
+
+    for state in ("ready", "stopped"):
+        result = run(emu, source_server_ids=[server], state=state)
+        assert result["failed"] is True
+        assert result["msg"].startswith(
+            f"Cannot tell which recovery instance to fail back: source server {server} has 2"
+        )
+        assert "Name the instance to fail back with recovery_instance_ids" in result["msg"]
+        assert sorted(c["recovery_instance_id"] for c in result["candidates"][server]) == sorted([first, second])
+    assert mutating(emu, mark) == []
 
 
 def test_stopping_reverse_replication_stops_the_reversed_server_once(emulator_factory):

@@ -96,6 +96,22 @@ def test_reversed_direction_server_region_and_id_come_from_its_arn_and_readiness
     assert (record["reverse_replication_status"], record["pending_action"]) == ("Unknown", None)
     assert unread["summary"]["by_status"] == {"Unknown": 1}
 
+    # deleted in the origin Region (DisconnectSourceServer, then DeleteSourceServer - not emulated):
+    # read and not there, same account - not reversed any more, and the next step says why
+    emu.client("drs", region=ORIGIN).disconnect_source_server(sourceServerID=view["source_server_id"])
+    with emu.world.lock:
+        emu.world.backend("drs", emu.world.fleet.account_id, ORIGIN).servers.pop(view["source_server_id"])
+    gone = run(emu, recovery_instance_ids=[rid])["recovery_instances"][0]
+    assert (gone["reversed_direction_source_server"]["found"], gone["reversed_direction_source_server"]["missing"]) == (
+        False,
+        True,
+    )
+    assert gone["reverse_replication_status"] == "Not started"
+    assert gone["pending_action"] == (
+        f"Start reversed replication to {ORIGIN}: the reversed-direction source server {view['source_server_id']} "
+        f"that source server {gone['source_server_id']} names is no longer in {ORIGIN} (deleted)."
+    )
+
 
 def test_on_premises_failback_shows_the_eighteen_steps_and_progress_by_bytes(emulator_factory):
     emu = emulator_factory(mixed_fleet())

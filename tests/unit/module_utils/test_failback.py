@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 from test_recovery_instances import (
+    ACCOUNT,
     NOW,
     ORIGIN_REGION,
     RECOVERY_REGION,
@@ -141,14 +142,28 @@ def test_a_terminated_failback_drill_instance_does_not_count():
 def test_a_launch_drs_reports_launched_before_listing_its_instance_is_not_sent_again():
     # the failback launch goes to the recovery core with relaunch (an earlier cycle's failback
     # instance must not stop it), so the ladder itself must not take "not listed yet" for "none"
+    # for a launch the run follows (started, re-attached to or seen running)
     record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "LAUNCHED")))
-    a = fb.assess_aws(record, {}, drill=False, own_jobs=set())
+    a = fb.assess_aws(record, {}, drill=False, own_jobs=set(), followed={"drsjob-0000000000000000b"})
     assert (a.phase, a.job_id) == ("launching", "drsjob-0000000000000000b")
     assert a.pending.startswith("Wait for DRS to list the failback instance launched by job drsjob-0000000000000000b")
     assert Planner(state="launched", drill=False, confirm_production=True).next_calls({iid(1): a}) == []
     # listed but terminated since: launched again on request
     gone = {sid(2): [failback_instance(70, ec2_state="TERMINATED")]}
-    assert fb.assess_aws(record, gone, drill=False, own_jobs=set()).phase == "ready"
+    assert fb.assess_aws(record, gone, drill=False, followed={"drsjob-0000000000000000b"}, own_jobs=set()).phase == (
+        "ready"
+    )
+
+
+def test_an_earlier_runs_launch_whose_instance_drs_no_longer_lists_does_not_hold_the_instance():
+    # its failback instance was removed from DRS (DisconnectRecoveryInstance + DeleteRecoveryInstance)
+    # while the reversed server's lastLaunch stays LAUNCHED: a new run launches again instead of
+    # waiting, run after run, for an instance DRS will never list
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "LAUNCHED")))
+    a = fb.assess_aws(record, {}, drill=False, own_jobs=set())
+    assert (a.phase, a.problem) == ("ready", None)
+    run = Planner(state="launched", drill=False, confirm_production=True)
+    assert [c["operation"] for c in run.next_calls({iid(1): a})] == ["StartRecovery"]
 
 
 def test_a_failed_launch_this_run_started_is_a_problem_an_older_one_is_retried():
@@ -344,21 +359,64 @@ def test_stopping_targets_the_reversed_server_for_aws_and_stop_failback_on_premi
     assert run.next_calls(idle) == []
 
 
-def unread_reversed_record():
-    """The source server names a reversed-direction server that could not be read (another account, no access)."""
-    source = source_server(1, instance=iid(500), reversedDirectionSourceServerArn=server_arn(ORIGIN_REGION, 2))
-    return normalize_recovery_instance(recovery_instance(1), RECOVERY_REGION, NOW, records_by_id(source), {})
+OTHER_ACCOUNT = "210987654321"
+
+
+def unread_reversed_record(account=ACCOUNT, regions=(ORIGIN_REGION,)):
+    """The source server names a reversed-direction server (of ``account``) the read of ``regions`` did not find."""
+    arn = f"arn:aws:drs:{ORIGIN_REGION}:{account}:source-server/{sid(2)}"
+    source = source_server(1, instance=iid(500), reversedDirectionSourceServerArn=arn)
+    return normalize_recovery_instance(recovery_instance(1), RECOVERY_REGION, NOW, records_by_id(source), {}, regions)
 
 
 @pytest.mark.parametrize("state", ["reversed", "ready", "stopped"])
-def test_an_unreadable_reversed_direction_server_is_refused_not_reversed_again(state):
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        pytest.param(
+            unread_reversed_record(OTHER_ACCOUNT),
+            f"which belongs to account {OTHER_ACCOUNT}, not to account {ACCOUNT} of {iid(1)}",
+            id="another-account",
+        ),
+        pytest.param(
+            unread_reversed_record(regions=()),
+            f"which was not read \\(the source servers of {ORIGIN_REGION} were not read\\)",
+            id="region-not-read",
+        ),
+    ],
+)
+def test_a_reversed_direction_server_nothing_is_known_of_is_refused_not_reversed_again(state, record, why):
     run = Planner(state=state)
-    assessments = {iid(1): fb.assess_aws(unread_reversed_record(), {}, drill=True, own_jobs=set(), any_kind=True)}
-    with pytest.raises(ConflictError, match=f"{sid(2)}, which could not be read in {ORIGIN_REGION}"):
+    assessments = {iid(1): fb.assess_aws(record, {}, drill=True, own_jobs=set(), any_kind=True)}
+    assert record["reverse_replication_status"] == "Unknown"
+    with pytest.raises(ConflictError, match=f"names the reversed-direction source server arn:.*{sid(2)}, {why}"):
         run.check_eligible(assessments)
     if state != "stopped":  # and never planned, should a later round see it so
-        with pytest.raises(ConflictError, match="Whether reverse replication already runs is unknown"):
+        with pytest.raises(ConflictError, match=f"Whether reverse replication already runs for {iid(1)} is unknown"):
             run.next_calls(assessments)
+
+
+def test_a_deleted_reversed_direction_server_of_the_same_account_is_reversed_again():
+    # its Region was read with these credentials, the ARN names the instance's own account, and DRS
+    # does not have the server: it is gone, so the instance is simply not reversed (not Unknown)
+    record = unread_reversed_record()
+    assert record["reverse_replication_status"] == "Not started"
+    assert record["pending_action"] == (
+        f"Start reversed replication to {ORIGIN_REGION}: the reversed-direction source server {sid(2)} that source "
+        f"server {sid(1)} names is no longer in {ORIGIN_REGION} (deleted)."
+    )
+    for state in ("reversed", "ready"):
+        run = Planner(state=state)
+        assessments = {iid(1): fb.assess_aws(record, {}, drill=True, own_jobs=set(), any_kind=True)}
+        run.check_eligible(assessments)
+        assert [(c["operation"], c["parameters"]) for c in run.next_calls(assessments)] == [
+            ("ReverseReplication", {"recoveryInstanceID": iid(1)})
+        ]
+        assert run.instance_result(assessments[iid(1)])["pending_action"].endswith("(deleted).")
+    stop = Planner(state="stopped")
+    assessments = {iid(1): fb.assess_aws(record, {}, drill=True, own_jobs=set())}
+    stop.check_eligible(assessments)
+    assert stop.next_calls(assessments) == []
 
 
 def taken_record(state="CONTINUOUS", **extra):
@@ -391,26 +449,99 @@ def test_a_reversed_server_whose_instance_is_done_is_reversed_for_the_new_instan
     assert [c["parameters"] for c in run.next_calls(assessments)] == [{"recoveryInstanceID": iid(1)}]
 
 
-def test_by_source_server_only_the_newest_live_recovery_instance_is_failed_back():
-    def item(n, when, **options):
-        return {**recovery_instance(n, **options), "pointInTimeSnapshotDateTime": when}
+class Selector(Planner):
+    """A run selecting by source server, with the launch times DescribeJobs would give."""
 
-    sources = records_by_id(source_server(1, instance=iid(500)))
+    def __init__(self, launch_times=None, **options):
+        super().__init__(recovery_instance_ids=None, source_server_ids=[sid(1), sid(3)], **options)
+        self.times = launch_times or {}
+
+    def _launch_times(self, job_ids):
+        return {j: t for j, t in self.times.items() if j in job_ids}
+
+
+def test_by_source_server_its_one_live_production_recovery_instance_is_failed_back():
+    def item(n, source, **options):
+        return {**recovery_instance(n, source=source, **options), "jobID": f"drsjob-{n:017x}"}
+
+    sources = records_by_id(source_server(1, instance=iid(500)), source_server(3, instance=iid(501)))
     records = {
-        iid(n): normalize_recovery_instance(i, RECOVERY_REGION, NOW, sources)
-        for n, i in (
-            (1, item(1, "2025-12-01T10:00:00Z")),  # an earlier disaster's recovery, kept
-            (2, item(2, "2025-12-15T13:00:00Z")),  # this disaster's
-            (3, item(3, "2025-12-15T13:30:00Z", drill=True)),
-            (4, item(4, "2025-12-15T13:40:00Z", ec2_state="TERMINATED")),
+        i["recoveryInstanceID"]: normalize_recovery_instance(i, RECOVERY_REGION, NOW, sources)
+        for i in (
+            item(1, 1),
+            item(2, 1, drill=True),
+            item(3, 1, ec2_state="TERMINATED"),
+            item(4, 3),
         )
     }
-    run = Planner(recovery_instance_ids=None, source_server_ids=[sid(1)])
-    assert run._select(records) == [iid(2)]
+    for state in ("ready", "stopped"):
+        assert Selector(state=state)._select(records) == [iid(1), iid(4)]
 
-    records[iid(1)]["point_in_time"] = records[iid(2)]["point_in_time"]
-    with pytest.raises(ConflictError, match=f"{sid(1)}: {iid(1)} .*, {iid(2)} .*Name the one to fail back"):
-        run._select(records)
+
+def test_by_source_server_several_live_production_recovery_instances_are_refused_naming_them():
+    # a second recovery, from an OLDER point in time (the latest data was infected), kept beside the
+    # first: neither the latest snapshot nor the latest launch says which one holds the data to fail back
+    first = {**recovery_instance(1), "pointInTimeSnapshotDateTime": "2025-12-15T13:00:00Z"}
+    second = {
+        **recovery_instance(2),
+        "jobID": "drsjob-0000000000000000c",
+        "pointInTimeSnapshotDateTime": "2025-12-10T08:00:00Z",
+        "ec2InstanceState": "STOPPED",
+    }
+    sources = records_by_id(source_server(1, instance=iid(500)), source_server(3))
+    records = {
+        i["recoveryInstanceID"]: normalize_recovery_instance(i, RECOVERY_REGION, NOW, sources)
+        for i in (first, second, recovery_instance(3, source=3))
+    }
+    times = {"drsjob-0000000000000000a": "2025-12-15T13:05:00Z", "drsjob-0000000000000000c": "2025-12-15T13:40:00Z"}
+    for state in ("ready", "launched", "stopped"):
+        options = {"drill": False, "confirm_production": True} if state == "launched" else {}
+        with pytest.raises(ConflictError) as refused:
+            Selector(times, state=state, **options)._select(records)
+        message = refused.value.message
+        assert message.startswith(
+            f"Cannot tell which recovery instance to fail back: source server {sid(1)} has 2: "
+            f"{iid(1)} (RUNNING, launched by job drsjob-0000000000000000a started 2025-12-15T13:05:00Z, point in "
+            f"time 2025-12-15T13:00:00+00:00), {iid(2)} (STOPPED, launched by job drsjob-0000000000000000c started "
+            "2025-12-15T13:40:00Z, point in time 2025-12-10T08:00:00+00:00)"
+        )
+        assert "Name the instance to fail back with recovery_instance_ids" in message
+        assert sid(3) not in message
+        assert [c["recovery_instance_id"] for c in refused.value.details["candidates"][sid(1)]] == [iid(1), iid(2)]
+    # launch times DRS cannot give are left out
+    with pytest.raises(ConflictError, match=f"{iid(1)} \\(RUNNING, launched by job drsjob-0000000000000000a, point"):
+        Selector(state="ready")._select(records)
+
+
+def test_a_launch_this_run_sent_that_ended_without_launching_the_instance_no_longer_holds_it():
+    # DRS still shows the instance ready (failback.failbackJobID or lastLaunch not updated yet)
+    run = Planner(state="launched", drill=False, confirm_production=True)
+    job = "drsjob-0000000000000000e"
+    run.launch_sent[iid(1)] = {"region": RECOVERY_REGION, "job_ids": [job]}
+
+    def remembered(status, launch_status):
+        a = fb.assess_on_premises(on_prem("FAILBACK_READY_FOR_LAUNCH"), {}, set())
+        servers = [{"source_server_id": sid(1), "recovery_instance_id": iid(1), "launch_status": launch_status}]
+        return run._remembered(a, {job: {"job_id": job, "status": status, "participating_servers": servers}})
+
+    for status, launch_status in (("PENDING", "PENDING"), ("STARTED", "IN_PROGRESS"), ("COMPLETED", "LAUNCHED")):
+        assert remembered(status, launch_status).phase == "launching"
+    failed = remembered("COMPLETED", "FAILED")
+    assert (failed.phase, failed.job_id) == ("ready", job)
+    assert failed.problem.startswith(f"failback launch job {job} this run started ended (COMPLETED) without launching")
+    assert run.failure({iid(1): failed}).startswith(f"Failback cannot continue: {iid(1)}: failback launch job {job}")
+    # a job DescribeJobs does not show yet still holds it
+    a = fb.assess_on_premises(on_prem("FAILBACK_READY_FOR_LAUNCH"), {}, set())
+    assert run._remembered(a, {}).phase == "launching"
+
+    # origin AWS: the job's participating server is the reversed-direction server
+    run.launch_sent[iid(1)] = {"region": ORIGIN_REGION, "job_ids": [job]}
+    record = aws_record(reversed_server("CONTINUOUS"))
+    servers = [{"source_server_id": sid(2), "recovery_instance_id": None, "launch_status": "FAILED"}]
+    jobs = {job: {"job_id": job, "status": "COMPLETED", "participating_servers": servers}}
+    a = run._remembered(fb.assess_aws(record, {}, drill=False, own_jobs=set()), jobs)
+    assert (a.phase, a.job_id) == ("ready", job)
+    assert "(launch status FAILED" in a.problem
 
 
 def test_drill_instances_are_refused_before_any_call():

@@ -174,9 +174,13 @@ def test_a_second_disaster_fails_back_the_new_recovery_instance_once_and_protect
     (second,) = recover_again(emu)  # the first recovery instance is kept (RUNNING)
     mark = last_seq(emu)
 
-    cycle_2 = ensure(emu, None, "protected", source_server_ids=[source_server_of(emu)], **production)
+    # by source server, which of the two to fail back cannot be told: refused, naming both
+    with pytest.raises(ConflictError, match=f"has 2: {'.*'.join(sorted([first, second]))}.*recovery_instance_ids"):
+        ensure(emu, None, "protected", source_server_ids=[source_server_of(emu)], **production)
+    assert mutating(emu, mark) == []
+    cycle_2 = ensure(emu, [second], "protected", **production)
 
-    # by source server: only the newest recovery instance, failed back once, protected again
+    # the named recovery instance, failed back once, protected again
     assert [r["recovery_instance_id"] for r in cycle_2["recovery_instances"]] == [second]
     assert phases(cycle_2) == [("not_reversed", "protected", True)]
     failback_instance = cycle_2["recovery_instances"][0]["failback_instance"]
@@ -190,7 +194,7 @@ def test_a_second_disaster_fails_back_the_new_recovery_instance_once_and_protect
         ("ReverseReplication", ORIGIN, {"recoveryInstanceID": failback_instance["recovery_instance_id"]}),
     ]
     mark = last_seq(emu)
-    again = ensure(emu, None, "protected", source_server_ids=[source_server_of(emu)], **production)
+    again = ensure(emu, [second], "protected", **production)
     assert (again["changed"], mutating(emu, mark)) == (False, [])
 
 
@@ -221,13 +225,43 @@ def test_reverse_replication_never_takes_over_a_failback_in_progress_of_another_
     with pytest.raises(ConflictError, match=f"already replicates {first} .*Fail back {first} instead") as refused:
         ensure(emu, [second], "ready")
     assert refused.value.message.startswith(f"Cannot fail back: {second}: its reversed-direction source server")
-    # by source server the newest instance is chosen, and refused the same way
-    with pytest.raises(ConflictError, match=f"already replicates {first}"):
-        ensure(emu, None, "ready", source_server_ids=[source_server_of(emu)])
     with pytest.raises(ConflictError, match=f"already replicates {first}"):
         fb.reverse_replication(clients_of(emu), RECOVERY, second)
     assert mutating(emu, mark) == []
     assert ensure(emu, [first], "ready")["recovery_instances"][0]["phase"] == "ready"
+
+
+def test_a_recovery_from_an_older_snapshot_beside_one_from_the_latest_is_never_chosen_by_snapshot(emulator_factory):
+    # ransomware: the first recovery used the latest (infected) data, the second an older, clean
+    # snapshot. Picking by point in time would fail the infected one back over the origin.
+    emu = emulator_factory(aws_fleet())
+    drs = emu.client("drs", region=RECOVERY)
+    server = source_server_of(emu)
+    emu.advance(3 * 3600)
+    (oldest, *_newer) = drs.describe_recovery_snapshots(sourceServerID=server, order="ASC")["items"]
+    (infected,) = recover(emu)
+    drs.start_recovery(sourceServers=[{"sourceServerID": server, "recoverySnapshotID": oldest["snapshotID"]}])
+    emu.advance(600)
+    (clean,) = [
+        i["recoveryInstanceID"]
+        for i in drs.describe_recovery_instances()["items"]
+        if i["recoveryInstanceID"] != infected
+    ]
+    mark = last_seq(emu)
+
+    for state, options in (("ready", {}), ("stopped", {}), ("launched", {"drill": False, "confirm_production": True})):
+        with pytest.raises(ConflictError) as refused:
+            ensure(emu, None, state, source_server_ids=[server], **options)
+        message = refused.value.message
+        assert f"source server {server} has 2: " in message
+        assert {infected, clean} == {c["recovery_instance_id"] for c in refused.value.details["candidates"][server]}
+        for rid in (infected, clean):
+            assert f"{rid} (RUNNING, launched by job drsjob-" in message
+        assert "Name the instance to fail back with recovery_instance_ids" in message
+    assert mutating(emu, mark) == []
+    # named, the clean one is the one reversed
+    ensure(emu, [clean], "reversed", wait=False)
+    assert mutating(emu, mark) == [("ReverseReplication", RECOVERY, {"recoveryInstanceID": clean})]
 
 
 def test_reverse_replication_is_sent_once_per_run_while_drs_does_not_show_it_yet(emulator_factory, monkeypatch):
@@ -346,6 +380,48 @@ def test_stopping_an_on_premises_failback_sends_stop_failback_once(emulator_fact
     assert stopped["recovery_instances"][0]["failback_state"] == "FAILBACK_NOT_STARTED"
     assert ensure(emu, [rid], "stopped")["changed"] is False
     assert mutating(emu, mark) == [("StopFailback", RECOVERY, {"recoveryInstanceID": rid})]
+
+
+def test_stopping_by_source_server_stops_its_recovery_instances_failback_replication(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    reversed_ = ensure(emu, [rid], "ready")
+    reversed_server = reversed_["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    mark = last_seq(emu)
+
+    stopped = ensure(emu, None, "stopped", source_server_ids=[source_server_of(emu)])
+
+    assert (stopped["changed"], stopped["reached"]) == (True, True)
+    assert mutating(emu, mark) == [("StopReplication", ORIGIN, {"sourceServerID": reversed_server})]
+    origin = emu.client("drs", region=ORIGIN).describe_source_servers(filters={"sourceServerIDs": [reversed_server]})
+    assert origin["items"][0]["dataReplicationInfo"]["dataReplicationState"] == "STOPPED"
+
+    premises = emulator_factory(on_prem_fleet())
+    (on_prem_rid,) = recover(premises)
+    premises.admin.service("drs", "pair-failback-client", recoveryInstanceID=on_prem_rid)
+    mark = last_seq(premises)
+    stopped = ensure(premises, None, "stopped", source_server_ids=[source_server_of(premises)])
+    assert stopped["recovery_instances"][0]["failback_state"] == "FAILBACK_NOT_STARTED"
+    assert mutating(premises, mark) == [("StopFailback", RECOVERY, {"recoveryInstanceID": on_prem_rid})]
+
+
+def test_stopping_by_source_server_with_a_second_live_recovery_instance_is_refused_not_reported_done(
+    emulator_factory,
+):
+    # before, the newer instance (not reversed) alone was selected: "stopped", while the first
+    # instance's reverse replication went on
+    emu = emulator_factory(aws_fleet())
+    (first,) = recover(emu)
+    ensure(emu, [first], "ready")
+    (second,) = recover_again(emu)
+    mark = last_seq(emu)
+
+    with pytest.raises(ConflictError, match=f"has 2: {'.*'.join(sorted([first, second]))}"):
+        ensure(emu, None, "stopped", source_server_ids=[source_server_of(emu)])
+
+    assert mutating(emu, mark) == []
+    assert ensure(emu, [first], "stopped")["changed"] is True
+    assert [op for op, _, _ in mutating(emu, mark)] == ["StopReplication"]
 
 
 def test_stopping_aws_reverse_replication_stops_the_reversed_direction_server(emulator_factory):
@@ -605,3 +681,153 @@ def test_check_mode_lists_the_exact_calls_and_sends_none(emulator_factory):
     assert mutating(emu, mark) == []
     records = describe_recovery_instances(clients_of(emu), RECOVERY, [rid])
     assert records[0]["reversed_direction_source_server"] is None
+
+
+# --- What an earlier run or an operator left behind -------------------------------------------------
+
+
+def test_a_failback_instance_removed_from_drs_since_an_earlier_run_is_launched_again(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    first = ensure(emu, [rid], "launched")  # a drill failback
+    removed = first["recovery_instances"][0]["failback_instance"]["recovery_instance_id"]
+    # DisconnectRecoveryInstance + DeleteRecoveryInstance (DeleteRecoveryInstance is not emulated): the
+    # instance leaves DRS while the reversed-direction server's lastLaunch stays LAUNCHED
+    with emu.world.lock:
+        emu.world.backend("drs", emu.world.fleet.account_id, ORIGIN).recovery_instances.pop(removed)
+    mark = last_seq(emu)
+
+    again = ensure(emu, [rid], "launched", wait_timeout=3600)
+
+    assert phases(again) == [("ready", "launched", True)]
+    assert again["recovery_instances"][0]["failback_instance"]["recovery_instance_id"] != removed
+    assert [op for op, _, _ in mutating(emu, mark)] == ["StartRecovery"]
+
+
+def test_a_failback_launch_job_of_this_run_that_failed_ends_the_wait_while_drs_shows_the_instance_ready(
+    emulator_factory,
+):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    drs = emu.client("drs", region=RECOVERY)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    ensure(emu, [rid], "ready")
+
+    class Interrupted(VirtualTime):
+        """While the launch job runs, an operator stops the failback and pairs the Failback Client again."""
+
+        def sleep(self, seconds):
+            if not self.now:
+                drs.stop_failback(recoveryInstanceID=rid)  # clears failback.failbackJobID
+                emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+            super().sleep(seconds)
+
+    mark = last_seq(emu)
+    with pytest.raises(WaitFailed) as failed:
+        ensure(emu, [rid], "launched", time=Interrupted(emu), drill=False, confirm_production=True, wait_timeout=3600)
+
+    (instance,) = failed.value.details["recovery_instances"]
+    job = instance["job_id"]
+    assert failed.value.message.startswith(
+        f"Failback cannot continue: {rid}: failback launch job {job} this run started ended (COMPLETED) without "
+        "launching it (launch status FAILED"
+    )
+    assert (instance["phase"], instance["failback_state"]) == ("ready", "FAILBACK_READY_FOR_LAUNCH")
+    # the module's launch, once (StopFailback is the operator's)
+    assert mutating(emu, mark) == [
+        ("StartFailbackLaunch", RECOVERY, {"recoveryInstanceIDs": [rid]}),
+        ("StopFailback", RECOVERY, {"recoveryInstanceID": rid}),
+    ]
+    assert [c["result"]["job_ids"] for c in failed.value.details["calls"]] == [[job]]
+    assert failed.value.details["wait"]["elapsed_seconds"] < 3600
+
+
+def test_a_deleted_reversed_direction_server_of_the_same_account_is_reversed_again(emulator_factory):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    first = ensure(emu, [rid], "reversed", wait=False)
+    deleted = first["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    # DisconnectSourceServer + DeleteSourceServer in the origin Region (DeleteSourceServer is not
+    # emulated): the recovery Region's source server still names it
+    emu.client("drs", region=ORIGIN).disconnect_source_server(sourceServerID=deleted)
+    with emu.world.lock:
+        emu.world.backend("drs", emu.world.fleet.account_id, ORIGIN).servers.pop(deleted)
+    (record,) = describe_recovery_instances(clients_of(emu), RECOVERY, [rid])
+    assert (record["reverse_replication_status"], record["reversed_direction_source_server"]["missing"]) == (
+        "Not started",
+        True,
+    )
+    assert record["pending_action"].endswith(
+        f"{deleted} that source server {record['source_server_id']} names is no longer in {ORIGIN} (deleted)."
+    )
+    mark = last_seq(emu)
+
+    ready = ensure(emu, [rid], "ready")
+
+    assert phases(ready) == [("not_reversed", "ready", True)]
+    assert mutating(emu, mark) == [("ReverseReplication", RECOVERY, {"recoveryInstanceID": rid})]
+    assert ready["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"] != deleted
+
+
+def test_a_reversed_direction_server_in_another_account_is_unknown_and_refused_naming_both_accounts(emulator_factory):
+    # an EC2 instance of account A (origin) replicates into account B (recovery); B recovers and
+    # reverses: the reversed-direction server lives in account A, which B's credentials cannot read
+    origin_account, recovery_account, key = "123456789012", "210987654321", "AKIAACCOUNTB00000000"
+    emu = emulator_factory(
+        {"timing": aws_fleet()["timing"], "accounts": {key: recovery_account}, "region": ORIGIN, "instances": [{}]}
+    )
+    with emu.world.lock:
+        (instance,) = emu.world.backend("ec2", origin_account, ORIGIN).instances()
+        emu.world.backend("drs", recovery_account, RECOVERY).register_agent(
+            instance, source_region=ORIGIN, source_account=origin_account, tags={}
+        )
+    clients = Clients.from_session(shared_session(key), RECOVERY, emu.endpoint)
+    drs = clients.reader("drs", RECOVERY)
+    emu.advance(3600)
+    (server,) = drs.describe_source_servers()["items"]
+    drs.start_recovery(sourceServers=[{"sourceServerID": server["sourceServerID"]}], isDrill=False)
+    emu.advance(600)
+    (rid,) = [i["recoveryInstanceID"] for i in drs.describe_recovery_instances()["items"]]
+    arn = clients.writer("drs", RECOVERY).reverse_replication(recoveryInstanceID=rid)[
+        "reversedDirectionSourceServerArn"
+    ]
+    assert f":{origin_account}:" in arn
+    mark = last_seq(emu)
+
+    (record,) = describe_recovery_instances(clients, RECOVERY, [rid])
+    assert (record["reverse_replication_status"], record["pending_action"]) == ("Unknown", None)
+    for state in ("ready", "stopped"):
+        with pytest.raises(ConflictError) as refused:
+            fb.ensure_failback(clients, RECOVERY, [rid], state=state, wait=False)
+        assert (
+            f"names the reversed-direction source server {arn}, which belongs to account {origin_account}, not to "
+            f"account {recovery_account} of {rid}" in refused.value.message
+        )
+    assert mutating(emu, mark) == []
+
+
+def test_a_lost_reverse_replication_answer_drs_shows_late_is_looked_up_again_not_sent_twice(
+    emulator_factory, monkeypatch
+):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    read = ri.source_servers_by_id
+    hidden = {"reads": 0}
+
+    def lagging(clients, region, ids):
+        # reversedDirectionSourceServerArn shows only on the second read after ReverseReplication
+        found = read(clients, region, ids)
+        if region == RECOVERY and emu.count("drs", "ReverseReplication") and hidden["reads"] < 1:
+            hidden["reads"] += 1
+            for record in found.values():
+                record["reversed_direction_source_server_arn"] = None
+        return found
+
+    monkeypatch.setattr(ri, "source_servers_by_id", lagging)
+    emu.admin.faults(fail_next={"drs:ReverseReplication": {"mode": "disconnect"}})
+
+    result = ensure(emu, [rid], "reversed", wait=False)
+
+    assert hidden["reads"] == 1
+    assert result["calls"][0]["result"] == {"reconciled": True}
+    assert emu.count("drs", "ReverseReplication") == 1

@@ -314,6 +314,50 @@ def test_a_reversed_server_that_was_not_read_leaves_the_status_unknown_with_no_n
     assert aws_record(drill=True)["pending_action"].startswith("Terminate the drill instance")
 
 
+def test_a_reversed_server_of_another_account_its_regions_read_does_not_show_stays_unknown():
+    other = f"arn:aws:drs:{ORIGIN_REGION}:210987654321:source-server/{sid(2)}"
+    source = source_server(1, instance=iid(500), reversedDirectionSourceServerArn=other)
+    record = ri.normalize_recovery_instance(
+        recovery_instance(1), RECOVERY_REGION, NOW, records_by_id(source), {}, {ORIGIN_REGION}
+    )
+    view = record["reversed_direction_source_server"]
+    assert (view["found"], view["region_read"], view["missing"]) == (False, True, False)
+    assert (record["reverse_replication_status"], record["pending_action"]) == ("Unknown", None)
+    # the recovery instance's own account cannot be told (no ARN): unknown too
+    item = {k: v for k, v in recovery_instance(1).items() if k != "arn"}
+    own = ri.normalize_recovery_instance(
+        item,
+        RECOVERY_REGION,
+        NOW,
+        records_by_id(source_server(1, reversedDirectionSourceServerArn=server_arn(ORIGIN_REGION, 2))),
+        {},
+        {ORIGIN_REGION},
+    )
+    assert own["reverse_replication_status"] == "Unknown"
+
+
+def test_a_reversed_server_of_the_same_account_missing_from_its_region_is_gone_not_unknown():
+    # DeleteSourceServer in the origin Region: the recovery Region's source server still names it
+    record = ri.normalize_recovery_instance(
+        recovery_instance(1),
+        RECOVERY_REGION,
+        NOW,
+        records_by_id(
+            source_server(1, instance=iid(500), reversedDirectionSourceServerArn=server_arn(ORIGIN_REGION, 2))
+        ),
+        {},
+        {ORIGIN_REGION},
+    )
+    view = record["reversed_direction_source_server"]
+    assert (view["found"], view["region_read"], view["missing"]) == (False, True, True)
+    assert ri.reversed_unknown(record) is None
+    assert record["reverse_replication_status"] == "Not started"
+    assert record["pending_action"] == (
+        f"Start reversed replication to {ORIGIN_REGION}: the reversed-direction source server {sid(2)} that source "
+        f"server {sid(1)} names is no longer in {ORIGIN_REGION} (deleted)."
+    )
+
+
 def test_a_stopped_reversed_server_is_not_replicating():
     record = aws_record(reversed_server("STOPPED"))
     assert record["reversed_direction_source_server"]["belongs_to_this_instance"] is True
@@ -418,6 +462,47 @@ def test_reading_joins_hostnames_and_reversed_servers_in_one_sweep_per_region():
     ]
     assert records[1]["reverse_replication_status"] == "Ready"
     assert records[0]["reverse_replication_status"] == "Not started"
+
+
+def test_reading_tells_a_deleted_reversed_server_from_one_of_another_account():
+    drs = StubbedRegions(RECOVERY_REGION, ORIGIN_REGION)
+    drs.expect(
+        RECOVERY_REGION,
+        "describe_recovery_instances",
+        {"items": [recovery_instance(1, source=1), recovery_instance(2, source=3)]},
+        filters={"recoveryInstanceIDs": [iid(1), iid(2)]},
+    )
+    other = f"arn:aws:drs:{ORIGIN_REGION}:210987654321:source-server/{sid(4)}"
+    sources = [
+        source_server(1, reversedDirectionSourceServerArn=server_arn(ORIGIN_REGION, 2)),
+        source_server(3, hostname="app-03", reversedDirectionSourceServerArn=other),
+    ]
+    drs.expect(RECOVERY_REGION, "describe_source_servers", {"items": sources})
+    drs.expect(ORIGIN_REGION, "describe_source_servers", {"items": []})  # neither is in this account's Region
+
+    records = ri.describe_recovery_instances(drs.clients, RECOVERY_REGION, recovery_instance_ids=[iid(1), iid(2)])
+
+    drs.assert_all_called()
+    by_id = {r["recovery_instance_id"]: r for r in records}
+    assert by_id[iid(1)]["reverse_replication_status"] == "Not started"  # same account: deleted
+    assert by_id[iid(1)]["pending_action"].endswith(f"is no longer in {ORIGIN_REGION} (deleted).")
+    assert by_id[iid(2)]["reverse_replication_status"] == "Unknown"  # another account: not readable here
+    # include_reversed: false reads no origin Region: both unknown
+    drs.expect(
+        RECOVERY_REGION,
+        "describe_recovery_instances",
+        {"items": [recovery_instance(1, source=1)]},
+        filters={"recoveryInstanceIDs": [iid(1)]},
+    )
+    drs.expect(RECOVERY_REGION, "describe_source_servers", {"items": sources[:1]})
+    (unread,) = ri.describe_recovery_instances(
+        drs.clients, RECOVERY_REGION, recovery_instance_ids=[iid(1)], include_reversed=False
+    )
+    drs.assert_all_called()
+    assert (unread["reverse_replication_status"], unread["reversed_direction_source_server"]["region_read"]) == (
+        "Unknown",
+        False,
+    )
 
 
 def test_recovery_instance_ids_are_sent_in_chunks_of_two_hundred():
