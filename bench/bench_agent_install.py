@@ -99,14 +99,18 @@ def run_naive(emu: Emulator, args) -> dict:
     ec2 = emu.client("ec2")
     vt = VirtualTime(emu)
     started = time.perf_counter()
-    ids = [
-        i["InstanceId"]
+    # The install document has one step per platform, and SSM refuses GetCommandInvocation
+    # without PluginName for a document with several steps: a working naive tool names the
+    # step of each instance's platform (EC2 reports Platform "windows" only for Windows).
+    steps = {
+        i["InstanceId"]: "InstallWindowsAgent" if i.get("Platform") == "windows" else "InstallLinuxAgent"
         for page in ec2.get_paginator("describe_instances").paginate(
             Filters=[{"Name": "tag:dr:enabled", "Values": ["true"]}]
         )
         for r in page["Reservations"]
         for i in r["Instances"]
-    ]
+    }
+    ids = list(steps)
     running = {}
     for instance_id in ids:
         command = ssm.send_command(
@@ -118,7 +122,9 @@ def run_naive(emu: Emulator, args) -> dict:
         vt.sleep(args.poll_interval)
         for instance_id, command_id in list(running.items()):
             try:
-                invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+                invocation = ssm.get_command_invocation(
+                    CommandId=command_id, InstanceId=instance_id, PluginName=steps[instance_id]
+                )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "InvocationDoesNotExist":
                     continue  # not visible yet: poll again next round
