@@ -255,6 +255,10 @@ class Assessment:
     failback_instance: dict | None = None
     job_id: str | None = None
     pending: str | None = None  # replaces the record's pending action when the run knows better
+    # {recovery or EC2 instance ID: record} of the recovery instances DRS lists in the recovery Region
+    # for the instance's source server; read only while its reversed-direction server replicates
+    # another of them (see reversal_conflict). None: not read.
+    siblings: dict | None = None
 
 
 def _failback_instance_for(view, candidates, drill, any_kind=False):
@@ -419,30 +423,68 @@ def _job_failed_for(job, recovery_instance_id):
     )
 
 
-def reversal_conflict(record):
-    """Why ReverseReplication of this instance would take over another instance's reverse replication, else None.
+def replicating_another(record):
+    """The reversed-direction server's view when it replicates another recovery instance whose failback may not be over.
 
-    DRS keeps one reversed-direction source server per source server. When it replicates
-    another recovery instance of the same source server (its identification hint names
-    that instance), reversing this one would switch it over and stop that instance's
-    failback. That is refused, unless the other instance's failback is over: a production
-    failback was launched from the server since its replication started (a new disaster
-    cycle then reverses the new recovery instance), or its replication is stopped or
-    DISCONNECTED (a terminated instance leaves it DISCONNECTED).
+    DRS keeps one reversed-direction source server per source server. None when that server is
+    this instance's (or unknown), when its replication is STOPPED (stopped on purpose), or when
+    a production failback was launched from it since its replication started (that instance's
+    cycle is done: a new disaster cycle reverses the new recovery instance). Otherwise whether
+    the other instance's failback is over depends on that instance (:func:`reversal_conflict`).
     """
     view = record.get("reversed_direction_source_server")
     if not view or not view["found"] or view["belongs_to_this_instance"]:
         return None
     state = view["data_replication_state"]
-    if state is None or state in INACTIVE_REPLICATION_STATES or state == "DISCONNECTED" or launched_from_reversed(view):
+    if state is None or state in INACTIVE_REPLICATION_STATES or launched_from_reversed(view):
         return None
-    rid, other = record["recovery_instance_id"], view["instance_id"]
+    return view
+
+
+def reversal_conflict(record, siblings=None):
+    """Why ReverseReplication of this instance would take over another instance's reverse replication, else None.
+
+    When the reversed-direction server replicates another recovery instance of the same
+    source server (:func:`replicating_another`: its identification hint names that instance),
+    reversing this one would switch it over and stop that instance's failback. That is
+    refused while the other instance lives: DRS lists it (``siblings``) with an EC2 state that
+    is not gone. The server's own state does not tell: DISCONNECTED only says the agent on
+    that instance is not seen (stopped, unreachable), and the server of a terminated instance
+    may stay CONTINUOUS for a while before DRS shows it DISCONNECTED.
+
+    :param siblings: ``{recovery or EC2 instance ID: record}`` of the recovery instances DRS
+        lists in the recovery Region for the source server (:attr:`Assessment.siblings`); None
+        when not read, and the other instance then counts as live
+    """
+    view = replicating_another(record)
+    if view is None:
+        return None
+    hint = view["instance_id"]
+    other = None if siblings is None else siblings.get(hint)
+    if siblings is not None and (other is None or is_gone(other)):
+        return None  # terminated, or no longer a recovery instance: its failback is over
+    rid, state, server = record["recovery_instance_id"], view["data_replication_state"], view["source_server_id"]
+    name = other["recovery_instance_id"] if other else hint
+    alive = f"still {other['ec2_instance_state'] or 'in an unknown state'} in EC2" if other else "not known to be gone"
+    text = (
+        f"{rid}: its reversed-direction source server {server} in {view['region']} ({state}) already replicates "
+        f"{name}, another recovery instance of source server {record['source_server_id']} that is {alive} and has "
+        f"not failed back; ReverseReplication of {rid} would take that replication over"
+    )
+    terminate = (
+        f"terminate it if it is abandoned (drs_recovery with state: absent, recovery_instance_ids: [{name}] and "
+        "terminate_non_drill: true)"
+    )
+    if state == "DISCONNECTED":
+        return (
+            f"{text}. DISCONNECTED means that the agent on {name} is not seen ({name} stopped or unreachable): that "
+            f"failback is interrupted, not over. Either {terminate}, or keep it: start it (or restore its network) so "
+            f"that its reverse replication reconnects, then fail it back or stop that replication first (state: "
+            f"stopped, recovery_instance_ids: [{name}])"
+        )
     return (
-        f"{rid}: its reversed-direction source server {view['source_server_id']} in {view['region']} already "
-        f"replicates {other} ({state}), another recovery instance of source server {record['source_server_id']} "
-        f"that has not failed back; ReverseReplication of {rid} would take that replication over. Fail back {other} "
-        f"instead, or stop its reverse replication first (state: stopped, recovery_instance_ids: [{other}]) or "
-        "terminate it"
+        f"{text}. Fail back {name} instead, or stop its reverse replication first (state: stopped, "
+        f"recovery_instance_ids: [{name}]), or {terminate}"
     )
 
 
@@ -555,7 +597,8 @@ class FailbackRun:
     def observe(self):
         """One round of reads: ``{recovery_instance_id: Assessment}`` in a stable order."""
         request = self.request
-        if self.selected is None and request.source_server_ids:
+        by_source = self.selected is None and bool(request.source_server_ids)
+        if by_source:
             context = read_context(self.clients, self.region, source_server_ids=request.source_server_ids)
         else:
             ids = self.selected or request.recovery_instance_ids
@@ -600,6 +643,7 @@ class FailbackRun:
         sent_jobs = self._sent_launch_jobs(assessments)
         for assessment in assessments.values():
             self._remembered(assessment, sent_jobs)
+        self._read_siblings(assessments, records, by_source)
         if not self.before:
             self.before = {rid: a.phase for rid, a in assessments.items()}
         return assessments
@@ -652,6 +696,40 @@ class FailbackRun:
         for region, ids in sorted(wanted.items()):
             found.update({job["job_id"]: job for job in describe_jobs(self.clients, region, job_ids=sorted(ids))})
         return found
+
+    def _read_siblings(self, assessments, records, by_source):
+        """Give the instances still to reverse whose reversed server replicates another instance their siblings.
+
+        :func:`reversal_conflict` tells from them whether that other instance still lives. This
+        round's read serves when it covered the source servers (selection by source server) or
+        listed that instance; otherwise one DescribeRecoveryInstances of the recovery Region for
+        all such source servers together (by source server ID, never one call per instance).
+
+        :param records: ``{recovery_instance_id: record}`` of every instance this round read
+        """
+        waiting = [
+            a
+            for a in assessments.values()
+            if a.phase == "not_reversed" and a.record["origin_environment"] == "AWS" and replicating_another(a.record)
+        ]
+        if not waiting:
+            return
+        listed = {}
+        for record in records.values():
+            _index_sibling(listed, record)
+        unread = sorted(
+            {
+                a.record["source_server_id"]
+                for a in waiting
+                if replicating_another(a.record)["instance_id"] not in listed.get(a.record["source_server_id"], {})
+            }
+        )
+        if unread and not by_source:
+            items, now = describe_raw(self.clients, self.region, source_server_ids=unread)
+            for item in items:
+                _index_sibling(listed, normalize_recovery_instance(item, self.region, now))
+        for a in waiting:
+            a.siblings = listed.get(a.record["source_server_id"], {})
 
     def _select(self, records):
         """The recovery instances to work on; by source server, its one live non-drill recovery instance.
@@ -782,8 +860,12 @@ class FailbackRun:
                     f"{rid}: its source server {record['source_server_id']} is not in {self.region}, so the origin "
                     "Region and the reversed-direction source server cannot be found"
                 )
-            elif record["origin_environment"] == "AWS" and a.phase == "not_reversed" and reversal_conflict(record):
-                problems.append(reversal_conflict(record))
+            elif (
+                record["origin_environment"] == "AWS"
+                and a.phase == "not_reversed"
+                and reversal_conflict(record, a.siblings)
+            ):
+                problems.append(reversal_conflict(record, a.siblings))
             elif (
                 record["origin_environment"] != "AWS"
                 and self.request.state in LAUNCH_STATES
@@ -829,7 +911,7 @@ class FailbackRun:
             if aws and a.phase == "not_reversed":
                 if rid in self.reversed_sent:
                     continue  # sent in this run: never twice
-                conflict = reversal_conflict(record) or unreadable_reversed(record)
+                conflict = reversal_conflict(record, a.siblings) or unreadable_reversed(record)
                 if conflict:
                     raise ConflictError(
                         f"Cannot fail back: {conflict}.",
@@ -1210,6 +1292,14 @@ class FailbackRun:
         )
         more = f"; and {len(pending) - 10} more" if len(pending) > 10 else ""
         return f"{len(pending)} of {len(assessments)} not {self.request.state} yet: {shown}{more}"
+
+
+def _index_sibling(listed, record):
+    """File a recovery instance under its source server, by recovery instance ID and by EC2 instance ID."""
+    ids = listed.setdefault(record["source_server_id"], {})
+    for key in (record["recovery_instance_id"], record["ec2_instance_id"]):
+        if key:
+            ids[key] = record
 
 
 def _candidate_text(candidate):

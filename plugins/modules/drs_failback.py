@@ -123,8 +123,9 @@ notes:
     launching the instance ends the run as a problem.
   - C(ReverseReplication) is refused, before any call, when the reversed-direction source server already
     replicates another recovery instance of the same source server whose failback is not done (it would take
-    that replication over; a production failback launched from it, or its replication STOPPED or DISCONNECTED,
-    means that failback is done). This applies with O(recovery_instance_ids) too.
+    that replication over; a production failback launched from it, its replication STOPPED, or that instance
+    terminated or no longer listed by DRS means that failback is done - DISCONNECTED alone does not, the
+    instance may only be stopped or unreachable). This applies with O(recovery_instance_ids) too.
   - An origin-AWS instance whose source server names a reversed-direction source server in another account
     than the recovery instance's (these credentials cannot read it) is refused for every O(state) - whether
     reverse replication runs is unknown. One of the same account that is not in its Region any more (deleted)

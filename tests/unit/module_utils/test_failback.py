@@ -424,27 +424,79 @@ def taken_record(state="CONTINUOUS", **extra):
     return aws_record(reversed_server(state, instance=iid(999), **extra))
 
 
+def siblings(*ec2_states):
+    """What DescribeRecoveryInstances lists for source server 1: instance 1, and 999 when given its EC2 state."""
+    items = [recovery_instance(1)] + [recovery_instance(999, ec2_state=state) for state in ec2_states]
+    listed = {}
+    for item in items:
+        record = normalize_recovery_instance(item, RECOVERY_REGION, NOW)
+        listed[record["recovery_instance_id"]] = listed[record["ec2_instance_id"]] = record
+    return listed
+
+
+def assessed(record, listed):
+    assessment = fb.assess_aws(record, {}, drill=True, own_jobs=set())
+    assessment.siblings = listed
+    return {iid(1): assessment}
+
+
 def test_reverse_replication_that_would_take_over_another_instances_failback_is_refused():
     run = Planner(state="ready")
-    assessments = {iid(1): fb.assess_aws(taken_record(), {}, drill=True, own_jobs=set())}
+    assessments = assessed(taken_record(), siblings("RUNNING"))
     assert assessments[iid(1)].phase == "not_reversed"
-    with pytest.raises(ConflictError, match=f"already replicates {iid(999)} \\(CONTINUOUS\\), another recovery"):
+    with pytest.raises(ConflictError) as refused:
         run.check_eligible(assessments)
+    assert refused.value.message.startswith(
+        f"Cannot fail back: {iid(1)}: its reversed-direction source server {sid(2)} in {ORIGIN_REGION} (CONTINUOUS) "
+        f"already replicates {iid(999)}, another recovery instance of source server {sid(1)} that is still RUNNING "
+        f"in EC2 and has not failed back; ReverseReplication of {iid(1)} would take that replication over. "
+        f"Fail back {iid(999)} instead, or stop its reverse replication first (state: stopped, recovery_instance_ids: "
+        f"[{iid(999)}]), or terminate it if it is abandoned"
+    )
     with pytest.raises(ConflictError, match=f"Fail back {iid(999)} instead"):
+        run.next_calls(assessments)
+    # without the listing (not read), the other instance counts as live
+    with pytest.raises(ConflictError, match=f"already replicates {iid(999)}, .* that is not known to be gone"):
+        run.check_eligible(assessed(taken_record(), None))
+
+
+@pytest.mark.parametrize("ec2_state", ["RUNNING", "STOPPED"])
+def test_a_disconnected_reversed_server_of_a_live_instance_is_not_taken_over(ec2_state):
+    # its agent is not seen (the instance stopped or unreachable): that failback is interrupted, not over
+    run = Planner(state="ready")
+    assessments = assessed(taken_record("DISCONNECTED"), siblings(ec2_state))
+    with pytest.raises(ConflictError) as refused:
+        run.check_eligible(assessments)
+    message = refused.value.message
+    assert (
+        f"source server {sid(2)} in {ORIGIN_REGION} (DISCONNECTED) already replicates {iid(999)}, another recovery "
+        f"instance of source server {sid(1)} that is still {ec2_state} in EC2 and has not failed back" in message
+    )
+    assert f"DISCONNECTED means that the agent on {iid(999)} is not seen" in message
+    assert (
+        f"terminate it if it is abandoned (drs_recovery with state: absent, recovery_instance_ids: [{iid(999)}] and "
+        "terminate_non_drill: true)" in message
+    )
+    assert f"stop that replication first (state: stopped, recovery_instance_ids: [{iid(999)}])" in message
+    with pytest.raises(ConflictError, match=f"DISCONNECTED means that the agent on {iid(999)} is not seen"):
         run.next_calls(assessments)
 
 
 @pytest.mark.parametrize(
-    "record",
+    ("record", "listed"),
     [
-        pytest.param(taken_record(**last_launch("RECOVERY", "LAUNCHED")), id="its-production-failback-launched"),
-        pytest.param(taken_record("DISCONNECTED"), id="disconnected"),
-        pytest.param(taken_record("STOPPED"), id="stopped"),
+        pytest.param(taken_record(**last_launch("RECOVERY", "LAUNCHED")), siblings("RUNNING"), id="production-launch"),
+        pytest.param(taken_record("STOPPED"), siblings("RUNNING"), id="stopped"),
+        pytest.param(taken_record("CONTINUOUS"), siblings("TERMINATED"), id="terminated-still-continuous"),
+        pytest.param(taken_record("INITIAL_SYNC"), siblings("SHUTTING-DOWN"), id="shutting-down"),
+        pytest.param(taken_record("DISCONNECTED"), siblings("TERMINATED"), id="terminated-disconnected"),
+        pytest.param(taken_record("CONTINUOUS"), siblings(), id="no-longer-listed-still-continuous"),
+        pytest.param(taken_record("DISCONNECTED"), siblings(), id="no-longer-listed-disconnected"),
     ],
 )
-def test_a_reversed_server_whose_instance_is_done_is_reversed_for_the_new_instance(record):
+def test_a_reversed_server_whose_instance_is_done_is_reversed_for_the_new_instance(record, listed):
     run = Planner(state="ready")
-    assessments = {iid(1): fb.assess_aws(record, {}, drill=True, own_jobs=set())}
+    assessments = assessed(record, listed)
     run.check_eligible(assessments)
     assert [c["parameters"] for c in run.next_calls(assessments)] == [{"recoveryInstanceID": iid(1)}]
 

@@ -222,13 +222,109 @@ def test_reverse_replication_never_takes_over_a_failback_in_progress_of_another_
     (second,) = recover_again(emu)
     mark = last_seq(emu)
 
-    with pytest.raises(ConflictError, match=f"already replicates {first} .*Fail back {first} instead") as refused:
+    with pytest.raises(ConflictError, match=f"already replicates {first}, .*Fail back {first} instead") as refused:
         ensure(emu, [second], "ready")
     assert refused.value.message.startswith(f"Cannot fail back: {second}: its reversed-direction source server")
+    assert "(CONTINUOUS) already replicates" in refused.value.message
     with pytest.raises(ConflictError, match=f"already replicates {first}"):
         fb.reverse_replication(clients_of(emu), RECOVERY, second)
     assert mutating(emu, mark) == []
     assert ensure(emu, [first], "ready")["recovery_instances"][0]["phase"] == "ready"
+
+
+def second_disaster_with_first_reversed(emu):
+    """First instance reversed (CONTINUOUS, no failback yet), then a second recovery: (first, second, server)."""
+    (first,) = recover(emu)
+    reversed_ = ensure(emu, [first], "ready")
+    server = reversed_["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    (second,) = recover_again(emu)
+    return first, second, server
+
+
+def test_a_disconnected_reversed_server_of_a_live_instance_is_not_taken_over(emulator_factory):
+    # the first instance was stopped: the agent on it is no longer seen and its reversed server goes
+    # DISCONNECTED. Its failback is interrupted, not over: the second instance must not take it over.
+    emu = emulator_factory(aws_fleet())
+    first, second, server = second_disaster_with_first_reversed(emu)
+    emu.admin.service("ec2", "set-instance-state", region=RECOVERY, instance_id=first, state="stopped")
+    emu.admin.service("drs", "set-fault", region=ORIGIN, sourceServerID=server, fault="DISCONNECTED")
+    mark = last_seq(emu)
+
+    with pytest.raises(ConflictError) as refused:
+        ensure(emu, [second], "ready")
+    message = refused.value.message
+    assert message.startswith(
+        f"Cannot fail back: {second}: its reversed-direction source server {server} in {ORIGIN} (DISCONNECTED) "
+        f"already replicates {first}, another recovery instance of source server {source_server_of(emu)} that is "
+        "still STOPPED in EC2 and has not failed back"
+    )
+    assert "terminate it if it is abandoned" in message
+    assert f"stop that replication first (state: stopped, recovery_instance_ids: [{first}])" in message
+    # one DescribeRecoveryInstances of the recovery Region lists the first instance, besides the round's own read
+    reads = [c for c in emu.calls("drs", "DescribeRecoveryInstances") if c["seq"] > mark and c["region"] == RECOVERY]
+    assert len(reads) == 2
+    for refuse in (
+        lambda: ensure(emu, [second], "ready", check_mode=True),
+        lambda: ensure(emu, [second], "reversed", wait=False),
+        lambda: fb.reverse_replication(clients_of(emu), RECOVERY, second),
+    ):
+        with pytest.raises(ConflictError, match=f"\\(DISCONNECTED\\) already replicates {first}, "):
+            refuse()
+    assert mutating(emu, mark) == []
+
+
+def terminate_through_drs(emu, rid):
+    emu.client("drs", region=RECOVERY).terminate_recovery_instances(recoveryInstanceIDs=[rid])
+    emu.advance(120)
+
+
+@pytest.mark.parametrize(
+    ("terminate", "reversed_state"),
+    [
+        # EC2 TerminateInstances: DRS lists the instance TERMINATED; its reversed server does not show
+        # DISCONNECTED yet
+        pytest.param(
+            lambda emu, rid: emu.admin.service(
+                "ec2", "set-instance-state", region=RECOVERY, instance_id=rid, state="terminated"
+            ),
+            "CONTINUOUS",
+            id="ec2-terminated-server-still-continuous",
+        ),
+        # an hour later EC2 no longer lists it (NOT_FOUND in DRS)
+        pytest.param(
+            lambda emu, rid: (
+                emu.admin.service("ec2", "set-instance-state", region=RECOVERY, instance_id=rid, state="terminated"),
+                emu.advance(2 * 3600),
+            ),
+            "CONTINUOUS",
+            id="ec2-terminated-and-gone",
+        ),
+        # TerminateRecoveryInstances: DRS no longer lists it, its reversed server is DISCONNECTED
+        pytest.param(terminate_through_drs, "DISCONNECTED", id="terminated-through-drs"),
+    ],
+)
+@pytest.mark.parametrize("by_source", [False, True], ids=["by-instance", "by-source-server"])
+def test_the_reversed_server_of_a_terminated_instance_is_reversed_once_for_the_new_one(
+    emulator_factory, terminate, reversed_state, by_source
+):
+    emu = emulator_factory(aws_fleet())
+    first, second, server = second_disaster_with_first_reversed(emu)
+    terminate(emu, first)
+    origin = emu.client("drs", region=ORIGIN).describe_source_servers(filters={"sourceServerIDs": [server]})
+    assert origin["items"][0]["dataReplicationInfo"]["dataReplicationState"] == reversed_state
+    mark = last_seq(emu)
+
+    if by_source:
+        ready = ensure(emu, None, "ready", source_server_ids=[source_server_of(emu)])
+    else:
+        ready = ensure(emu, [second], "ready")
+
+    assert [r["recovery_instance_id"] for r in ready["recovery_instances"]] == [second]
+    assert phases(ready) == [("not_reversed", "ready", True)]
+    assert ready["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"] == server
+    assert mutating(emu, mark) == [("ReverseReplication", RECOVERY, {"recoveryInstanceID": second})]
+    assert ensure(emu, [second], "ready")["changed"] is False
+    assert len(mutating(emu, mark)) == 1
 
 
 def test_a_recovery_from_an_older_snapshot_beside_one_from_the_latest_is_never_chosen_by_snapshot(emulator_factory):
