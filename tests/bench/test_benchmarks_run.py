@@ -3,10 +3,12 @@
 They are not part of ``make test`` at full size (the baselines alone take minutes),
 and a benchmark nobody runs breaks silently when the emulator learns more of AWS (the
 naive agent install stopped working when GetCommandInvocation started to require
-PluginName for a multi-step document). This runs each quickly and checks that both
-approaches did the same work and the figures were printed. The targets (ratios, the 2 s
-and 50 ms limits) are sized for the full fleets: they are checked by running the
-benchmarks as bench/README.md says, and quoted from those runs.
+PluginName for a multi-step document). This runs the two that depend most on the
+emulator's behaviour quickly and checks that both approaches did the same work and the
+figures were printed (bench_api_summary and bench_replication_info cost more CPU than
+make test's five minutes allow). The targets (ratios, the 2 s and 50 ms limits) are
+sized for the full fleets: they are checked by running the benchmarks as
+bench/README.md says, and quoted from those runs.
 """
 
 from __future__ import annotations
@@ -34,13 +36,6 @@ def test_agent_install_benchmark_installs_every_instance_both_ways():
     assert "[ok] core SendCommand calls = 2 (target exactly 2)" in done.stdout
     assert "[ok] every instance installed by both (60 / 60)" in done.stdout
     assert "outcome: 60 installed, 60 registered as source servers" in done.stdout
-
-
-def test_api_summary_benchmark_answers_the_same_fleet_as_its_baseline():
-    done = run_bench("bench_api_summary.py", "--servers", "50", "--latency-ms", "0", "--repeat", "1")
-    assert done.returncode == 0, done.stdout
-    assert "summary: total 50," in done.stdout
-    assert "PASS:" in done.stdout
 
 
 def test_emulator_pages_benchmark_walks_every_page():
