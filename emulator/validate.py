@@ -162,12 +162,7 @@ def check_json(shape: Shape, value, path: str = "") -> None:
     if kind == "string":
         if not isinstance(value, str):
             _fail(path, f"expected string for {shape.name}, got {type(value).__name__}: {value!r}")
-        if shape.enum and value not in shape.enum:
-            _fail(path, f"{value!r} is not in enum {shape.name} {list(shape.enum)}")
-        _limits(shape, len(value), path, "characters")
-        pattern = _pattern(shape)
-        if pattern is not None and not pattern.fullmatch(value):
-            _fail(path, f"{value!r} does not match the pattern {shape.metadata['pattern']} of {shape.name}")
+        _check_string(shape, value, path)
         return
     if kind in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):
@@ -207,6 +202,16 @@ def _pattern(shape: Shape) -> re.Pattern | None:
         return re.compile(pattern, re.DOTALL)
     except re.error:
         return None
+
+
+def _check_string(shape, value, path):
+    """A string member's enum, length limits and pattern (JSON and XML answers alike)."""
+    if shape.enum and value not in shape.enum:
+        _fail(path, f"{value!r} is not in enum {shape.name} {list(shape.enum)}")
+    _limits(shape, len(value), path, "characters")
+    pattern = _pattern(shape)
+    if pattern is not None and not pattern.fullmatch(value):
+        _fail(path, f"{value!r} does not match the pattern {shape.metadata['pattern']} of {shape.name}")
 
 
 def _limits(shape: Shape, size: int, path: str, unit: str) -> None:
@@ -303,12 +308,7 @@ def _check_xml(shape: Shape, element: ET.Element, ns: str, path: str, skip=froze
     if len(element):
         _fail(path, f"scalar {shape.name} has child elements")
     if kind == "string":
-        if shape.enum and text not in shape.enum:
-            _fail(path, f"{text!r} is not in enum {shape.name}")
-        _limits(shape, len(text), path, "characters")
-        pattern = _pattern(shape)
-        if pattern is not None and not pattern.fullmatch(text):
-            _fail(path, f"{text!r} does not match the pattern {shape.metadata['pattern']} of {shape.name}")
+        _check_string(shape, text, path)
     if kind in ("integer", "long"):
         try:
             int(text)

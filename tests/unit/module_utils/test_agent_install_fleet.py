@@ -595,14 +595,18 @@ class VanishOnSend:
         return Proxy()
 
 
-def test_instance_vanished_between_precheck_and_send_does_not_sink_its_batch(run):
-    r = run(fleet(count=5))
-    gone = r.ids()[2]
-    clients = VanishOnSend(r.clients, r.emu, gone)
+def stopped_install(r, clients):
+    """Install the tagged fleet through ``clients``; the run must stop: its result."""
     request = InstallRequest.from_options(instance_filters={"tag:dr:enabled": "true"}, target_region="us-west-2")
     with pytest.raises(DrsOrchestrationError) as info:
         install_agents(clients, request, clock=r.clock, sleep=r.sleep)
-    result = info.value.details
+    return info.value.details
+
+
+def test_instance_vanished_between_precheck_and_send_does_not_sink_its_batch(run):
+    r = run(fleet(count=5))
+    gone = r.ids()[2]
+    result = stopped_install(r, VanishOnSend(r.clients, r.emu, gone))
     vanished = by_id(result)[gone]
     assert vanished["outcome"] == "rejected"
     assert "vanished" in vanished["reason"]
@@ -653,11 +657,7 @@ class _StaleInstanceInformation:
 def test_vanished_instance_still_online_in_ssm_is_judged_by_its_ec2_state(run):
     r = run(fleet(count=5))
     gone = r.ids()[2]
-    clients = StaleSsmView(r.clients, r.emu, gone)
-    request = InstallRequest.from_options(instance_filters={"tag:dr:enabled": "true"}, target_region="us-west-2")
-    with pytest.raises(DrsOrchestrationError) as info:
-        install_agents(clients, request, clock=r.clock, sleep=r.sleep)
-    result = info.value.details
+    result = stopped_install(r, StaleSsmView(r.clients, r.emu, gone))
     vanished = by_id(result)[gone]
     assert vanished["outcome"] == "rejected"
     assert "the instance is terminated" in vanished["reason"]

@@ -360,23 +360,32 @@ def test_a_recovery_from_an_older_snapshot_beside_one_from_the_latest_is_never_c
     assert mutating(emu, mark) == [("ReverseReplication", RECOVERY, {"recoveryInstanceID": clean})]
 
 
-def test_reverse_replication_is_sent_once_per_run_while_drs_does_not_show_it_yet(emulator_factory, monkeypatch):
-    emu = emulator_factory(aws_fleet())
-    (rid,) = recover(emu)
+def hide_reversed_arn(emu, monkeypatch, reads):
+    """The recovery Region's reads after ReverseReplication lack the reversed ARN ``reads`` times.
+
+    Returns ``{"reads": n}``: how many reads it hid so far.
+    """
     read = ri.source_servers_by_id
     hidden = {"reads": 0}
 
     def lagging(clients, region, ids):
-        # the recovery Region's source server shows reversedDirectionSourceServerArn only on the
-        # third read after ReverseReplication (DRS reads are eventually consistent)
         found = read(clients, region, ids)
-        if region == RECOVERY and emu.count("drs", "ReverseReplication") and hidden["reads"] < 2:
+        if region == RECOVERY and emu.count("drs", "ReverseReplication") and hidden["reads"] < reads:
             hidden["reads"] += 1
             for record in found.values():
                 record["reversed_direction_source_server_arn"] = None
         return found
 
     monkeypatch.setattr(ri, "source_servers_by_id", lagging)
+    return hidden
+
+
+def test_reverse_replication_is_sent_once_per_run_while_drs_does_not_show_it_yet(emulator_factory, monkeypatch):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    # the recovery Region's source server shows reversedDirectionSourceServerArn only on the
+    # third read after ReverseReplication (DRS reads are eventually consistent)
+    hidden = hide_reversed_arn(emu, monkeypatch, reads=2)
     mark = last_seq(emu)
 
     result = ensure(emu, [rid], "ready")
@@ -907,19 +916,8 @@ def test_a_lost_reverse_replication_answer_drs_shows_late_is_looked_up_again_not
 ):
     emu = emulator_factory(aws_fleet())
     (rid,) = recover(emu)
-    read = ri.source_servers_by_id
-    hidden = {"reads": 0}
-
-    def lagging(clients, region, ids):
-        # reversedDirectionSourceServerArn shows only on the second read after ReverseReplication
-        found = read(clients, region, ids)
-        if region == RECOVERY and emu.count("drs", "ReverseReplication") and hidden["reads"] < 1:
-            hidden["reads"] += 1
-            for record in found.values():
-                record["reversed_direction_source_server_arn"] = None
-        return found
-
-    monkeypatch.setattr(ri, "source_servers_by_id", lagging)
+    # reversedDirectionSourceServerArn shows only on the second read after ReverseReplication
+    hidden = hide_reversed_arn(emu, monkeypatch, reads=1)
     emu.admin.faults(fail_next={"drs:ReverseReplication": {"mode": "disconnect"}})
 
     result = ensure(emu, [rid], "reversed", wait=False)
