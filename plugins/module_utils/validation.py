@@ -55,12 +55,13 @@ def check_ids(values, kind, option):
 def service_regions(service):
     """Regions where ``service`` has an endpoint, from botocore's endpoint data (all partitions).
 
-    Cached: the data ships with botocore, and reading it costs a new session (about 0.3 s),
-    which polling loops that validate a region per round cannot afford.
+    Cached: the data ships with botocore, and polling loops validate a region per round.
+    The data is read through the process's shared loader (``aws.data_loader``), which the
+    module's own AWS clients use too: parsed once per run.
     """
-    import boto3
+    from .aws import botocore_session
 
-    session = boto3.session.Session()
+    session = botocore_session()
     regions = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions(service, partition_name=partition))

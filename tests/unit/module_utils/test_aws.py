@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import boto3.session
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from ansible_collections.drs.orchestration.plugins.module_utils import aws
+from tests.module_harness import REPO
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "build" / "collections")}
 
 
 def client_error(code, status=400, **extra):
@@ -126,11 +133,38 @@ def test_a_module_run_builds_all_its_clients_from_one_session(monkeypatch):
     monkeypatch.setattr("boto3.session.Session", CountingSession)
     clients = aws.Clients.from_module(connection())
     made = [clients.reader("drs"), clients.writer("drs"), clients.reader("ssm"), clients.reader("drs", "eu-west-1")]
-    assert sessions == [{"profile_name": None}]
+    assert [kwargs["profile_name"] for kwargs in sessions] == [None]
     assert [c.meta.region_name for c in made] == ["us-east-1", "us-east-1", "us-east-1", "eu-west-1"]
     assert {c.meta.endpoint_url for c in made} == {"http://127.0.0.1:1"}
     assert made[1].meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert "drs.orchestration" in made[0].meta.config.user_agent_extra
+
+
+def test_a_module_run_parses_botocore_endpoint_data_once():
+    # A module run checks its regions (validation.service_regions), then builds its clients:
+    # both read botocore's endpoint data, through one loader. A fresh process, because this
+    # test process shares loaders between sessions (tests/module_harness.py).
+    script = """
+import botocore.loaders
+from ansible_collections.drs.orchestration.plugins.module_utils import aws, validation
+
+reads = []
+original = botocore.loaders.JSONFileLoader.load_file
+def load_file(self, file_path):
+    reads.append(file_path)
+    return original(self, file_path)
+botocore.loaders.JSONFileLoader.load_file = load_file
+
+validation.check_region("us-east-1", "region")
+validation.check_region("eu-west-1", "output_s3_region", "s3")
+clients = aws.Clients.from_module(("us-east-1", "http://127.0.0.1:1", {"aws_access_key_id": "AKIAEXAMPLE",
+                                   "aws_secret_access_key": "secret"}))
+clients.reader("drs"), clients.writer("drs"), clients.reader("ssm")
+print(sorted(path.rsplit("/", 1)[-1] for path in reads if path.endswith("endpoints")))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['endpoints']"
 
 
 def test_the_users_aws_config_applies_but_cannot_make_writes_retry():
