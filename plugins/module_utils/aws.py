@@ -126,9 +126,16 @@ def data_loader():
     both read through this one loader, so a module run parses it once. A loader is a
     botocore session component meant for sharing: it only reads botocore's data files.
     """
+    return data_session().get_component("data_loader")
+
+
+@functools.cache
+def data_session():
+    """The botocore session that owns :func:`data_loader`, for questions about the data
+    itself (which regions a service has); clients come from sessions with credentials."""
     import botocore.session
 
-    return botocore.session.get_session().get_component("data_loader")
+    return botocore.session.get_session()
 
 
 def botocore_session():

@@ -59,9 +59,9 @@ def service_regions(service):
     The data is read through the process's shared loader (``aws.data_loader``), which the
     module's own AWS clients use too: parsed once per run.
     """
-    from .aws import botocore_session
+    from .aws import data_session
 
-    session = botocore_session()
+    session = data_session()
     regions = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions(service, partition_name=partition))
