@@ -40,6 +40,12 @@ def shared_session(access_key: str = ACCESS_KEY) -> boto3.session.Session:
     return boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=SECRET_KEY)
 
 
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """One opener for every admin call: building one sets up a TLS context (tens of ms)."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
+
+
 class EmulatorAdmin:
     """Client of the admin API (``/_emulator``) over HTTP; works against any emulator process."""
 
@@ -54,8 +60,7 @@ class EmulatorAdmin:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
-        with opener.open(req, timeout=30) as resp:
+        with _opener().open(req, timeout=30) as resp:
             return json.loads(resp.read() or b"{}")
 
     def health(self) -> dict:
@@ -103,6 +108,7 @@ class Emulator:
         self.server = EmulatorServer(self.world, port=port)
         self.endpoint = self.server.endpoint
         self.admin = EmulatorAdmin(self.endpoint)
+        self._clients: dict[tuple, Any] = {}
 
     def start(self) -> Emulator:
         self.server.start()
@@ -118,14 +124,19 @@ class Emulator:
         self.stop()
 
     def client(self, service: str, region: str | None = None, access_key: str = ACCESS_KEY, **config):
-        """A boto3 client pointed at this emulator. ``config`` goes to botocore's Config."""
+        """A boto3 client pointed at this emulator. ``config`` goes to botocore's Config.
+
+        The same arguments give the same client (botocore clients are thread-safe, and
+        building one, EC2's above all, costs milliseconds that tests pay hundreds of times).
+        """
         config.setdefault("retries", {"mode": "standard", "max_attempts": 3})
-        return shared_session(access_key).client(
-            service,
-            region_name=region or self.world.fleet.region,
-            endpoint_url=self.endpoint,
-            config=Config(proxies={}, **config),
-        )
+        region = region or self.world.fleet.region
+        key = (service, region, access_key, json.dumps(config, sort_keys=True, default=repr))
+        if key not in self._clients:
+            self._clients[key] = shared_session(access_key).client(
+                service, region_name=region, endpoint_url=self.endpoint, config=Config(proxies={}, **config)
+            )
+        return self._clients[key]
 
     def advance(self, seconds: float) -> None:
         self.world.advance(seconds)
