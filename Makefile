@@ -44,7 +44,7 @@ SANITY_AWS := $(SANITY_ROOT)/amazon/aws
 SANITY_PYTHON := 3.13
 SANITY_PYTHON_OLDEST := 3.12
 SANITY_LOG := build/sanity.log
-# Two workers: within `make test` three other lanes share the two cores, and a third
+# Two workers: within `make test` four other lanes share the two cores, and a third
 # worker cost more CPU (its own collection, more contention) than its waits saved
 # (4 min 26 s against 4 min 54 s in back-to-back runs).
 PYTEST_WORKERS ?= 2
@@ -213,7 +213,7 @@ pytest unit: $(VENV_STAMP) collection-link system-deps  ## pytest: tests/, emula
 	@pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=10 $(PYTEST_PATHS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
 
 # The Pulumi program's unit tests alone (pulumi.runtime.set_mocks: no CLI, no AWS).
-# `make test` runs them at the end of its checks lane (see below).
+# `make test` runs them in a lane of their own (see below).
 .PHONY: pulumi-unit
 pulumi-unit: $(VENV_STAMP) collection-link  ## pytest pulumi/tests only
 	$(call stage,pytest pulumi/tests)
@@ -234,16 +234,18 @@ demo-lifecycle: $(VENV_STAMP) collection-link  ## make demo, then drill, recover
 
 # --- everything ------------------------------------------------------------------
 
-# Four lanes run side by side (tools/run-lanes): the checks (lint, sanity, then the Pulumi
-# tests), the Molecule scenarios in two lanes, and pytest over everything else. Their logs
+# Five lanes run side by side (tools/run-lanes): the checks (lint, then sanity), the Pulumi
+# tests, the Molecule scenarios in two lanes, and pytest over everything else. Their logs
 # are printed in that order once all have ended, so pytest's summary is the last line
-# printed; any failing lane fails the run. The Pulumi tests (a third of a minute of CPU)
-# ride in the checks lane, which ends first otherwise, so the pytest lane, the longest,
-# is shorter: 5 min 3 s before, in back-to-back runs.
+# printed; any failing lane fails the run. The run is CPU-bound: the lanes share the two
+# cores, and pytest (two workers, the most CPU) ends last, so both cores stay busy to the
+# end. With the Pulumi tests at the end of the checks lane, that one-process lane ended
+# last, alone on one core for the last half minute.
 .PHONY: test
-test: $(VENV_STAMP) collection-link system-deps  ## Everything CI runs: lint, sanity, molecule, pytest
+test: $(VENV_STAMP) collection-link system-deps  ## Everything CI runs: lint, sanity, Pulumi tests, molecule, pytest
 	@tools/run-lanes \
-		checks "$(MAKE) lint sanity pulumi-unit" \
+		checks "$(MAKE) lint sanity" \
+		pulumi "$(MAKE) pulumi-unit" \
 		molecule-1 "$(MAKE) molecule SCENARIOS='$(MOLECULE_LANE_1)'" \
 		molecule-2 "$(MAKE) molecule SCENARIOS='$(MOLECULE_LANE_2)'" \
 		pytest "$(MAKE) pytest PYTEST_PATHS='$(filter-out pulumi/tests,$(PYTEST_PATHS))'"
