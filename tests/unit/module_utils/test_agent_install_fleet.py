@@ -30,6 +30,18 @@ from emulator.testing import shared_session
 
 MUTATING = ("SendCommand", "CancelCommand")
 FAST = {"ssm_delivery_seconds": 5, "install_seconds": 60, "registration_seconds": 20}
+# An organisation's install document for cross-account replication: it declares AccountId.
+CROSS_ACCOUNT_DOCUMENT = {
+    "name": "Org-InstallDRAgentCrossAccount",
+    "installs_drs_agent": True,
+    "parameters": [
+        {"Name": "Region", "Type": "String"},
+        {"Name": "AccountId", "Type": "String"},
+        {"Name": "Tags", "Type": "String", "DefaultValue": ""},
+    ],
+}
+# Fleet options: that document, and an access key of 210987654321, the account replicated into.
+CROSS_ACCOUNT = {"documents": [CROSS_ACCOUNT_DOCUMENT], "accounts": {"AKIAOTHER0000000000": "210987654321"}}
 
 
 def fleet(count=10, offline=0, fail=0, **extra):
@@ -439,16 +451,7 @@ def test_only_a_disconnected_server_whose_disks_were_zeroed_is_not_protection():
 
 
 def test_cross_account_rerun_after_a_day_sends_nothing_and_skip_protected_off_reinstalls(run):
-    document = {
-        "name": "Org-InstallDRAgentCrossAccount",
-        "installs_drs_agent": True,
-        "parameters": [
-            {"Name": "Region", "Type": "String"},
-            {"Name": "AccountId", "Type": "String"},
-            {"Name": "Tags", "Type": "String", "DefaultValue": ""},
-        ],
-    }
-    r = run(fleet(count=2, documents=[document], accounts={"AKIAOTHER0000000000": "210987654321"}))
+    r = run(fleet(count=2, **CROSS_ACCOUNT))
     options = {"account_id": "210987654321", "document_name": "Org-InstallDRAgentCrossAccount"}
     r.install(**options)
     r.sleep(25 * 3600)
@@ -462,16 +465,7 @@ def test_cross_account_rerun_after_a_day_sends_nothing_and_skip_protected_off_re
 
 
 def test_cross_account_failures_older_than_a_day_do_not_block_a_new_install(run):
-    document = {
-        "name": "Org-InstallDRAgentCrossAccount",
-        "installs_drs_agent": True,
-        "parameters": [
-            {"Name": "Region", "Type": "String"},
-            {"Name": "AccountId", "Type": "String"},
-            {"Name": "Tags", "Type": "String", "DefaultValue": ""},
-        ],
-    }
-    r = run(fleet(count=3, fail=1, documents=[document], accounts={"AKIAOTHER0000000000": "210987654321"}))
+    r = run(fleet(count=3, fail=1, **CROSS_ACCOUNT))
     options = {"account_id": "210987654321", "document_name": "Org-InstallDRAgentCrossAccount", "max_failures": 1}
     first = r.install(**options)
     (failed,) = [i["instance_id"] for i in first["instances"] if i["outcome"] == "failed"]
@@ -776,16 +770,7 @@ def test_account_id_needs_a_document_that_declares_it(run):
 
 
 def test_account_id_with_a_capable_document_is_sent_and_registration_is_not_awaited(run):
-    document = {
-        "name": "Org-InstallDRAgentCrossAccount",
-        "installs_drs_agent": True,
-        "parameters": [
-            {"Name": "Region", "Type": "String"},
-            {"Name": "AccountId", "Type": "String"},
-            {"Name": "Tags", "Type": "String", "DefaultValue": ""},
-        ],
-    }
-    r = run(fleet(count=2, documents=[document], accounts={"AKIAOTHER0000000000": "210987654321"}))
+    r = run(fleet(count=2, **CROSS_ACCOUNT))
     result = r.install(account_id="210987654321", document_name="Org-InstallDRAgentCrossAccount")
     params = r.emu.calls("ssm", "SendCommand")[0]["params"]
     assert params["Parameters"]["AccountId"] == ["210987654321"]
