@@ -169,6 +169,16 @@ def error_message(exc):
     return str(exc)
 
 
+def read_error(region, operation, exc):
+    """One entry of a result's ``errors``: what could not be read, where, and AWS's answer."""
+    return {
+        "region": region,
+        "operation": getattr(exc, "operation_name", None) or operation,
+        "code": error_code(exc) or type(exc).__name__,
+        "message": error_message(exc),
+    }
+
+
 def is_throttling(exc):
     """True when AWS refused the call for rate reasons (it did not execute)."""
     from botocore.retries.standard import RetryContext, ThrottledRetryableChecker

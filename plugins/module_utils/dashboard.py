@@ -292,8 +292,9 @@ def recovery_data(value):
     """Recovery instance records, their summary and the regions that could not be read.
 
     :param value: ``None`` (no recovery section), a list of ``drs_recovery_instance_info``
-        records, the module's result, a result registered from a loop over regions (a
-        failed region becomes an entry of ``errors``, the others still count), or this
+        records, the module's result (also a failed one: its ``errors`` name the regions
+        it could not read, its records still count), a result registered from a loop
+        over regions (a failed region becomes an entry of ``errors``), or this
         function's own output
     :returns: ``None`` or ``{"recovery_instances": [...], "summary": {...}, "errors": [...]}``
     :raises InputError: for anything else, saying what to pass instead
@@ -324,7 +325,7 @@ def _collect_recovery(value, records, errors, region):
         for result in value["results"]:
             _collect_recovery(result, records, errors, region=_loop_region(result))
         return
-    if value.get("failed"):
+    if value.get("failed") and not isinstance(value.get("recovery_instances"), list):
         where = region or as_dict(as_dict(value.get("invocation")).get("module_args")).get("region")
         errors.append({"region": where or "", "message": str(value.get("msg") or "the read failed")})
         return
@@ -336,7 +337,15 @@ def _collect_recovery(value, records, errors, region):
             "(no 'recovery_instances' list)."
         )
     _collect_recovery(value["recovery_instances"], records, errors, region)
-    errors.extend(e for e in value.get("errors") or () if isinstance(e, dict))
+    errors.extend(_read_error(e) for e in value.get("errors") or () if isinstance(e, dict))
+
+
+def _read_error(error):
+    """``{region, message}`` of an entry of the module's ``errors`` (region, operation, code, message)."""
+    message = str(error.get("message") or "the read failed")
+    if error.get("code"):
+        message = f"{error.get('operation') or 'The read'} failed ({error['code']}: {message})"
+    return {"region": error.get("region") or "", "message": message}
 
 
 def _loop_region(result):

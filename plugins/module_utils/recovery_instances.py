@@ -30,8 +30,8 @@ Records never raise on missing members or enum values AWS adds later.
 
 from __future__ import annotations
 
-from .aws import chunked
-from .errors import InputError
+from .aws import chunked, is_aws_error, read_error
+from .errors import IncompleteReadError, InputError
 from .records import (
     REPLICATION_STEPS,
     StepTable,
@@ -46,7 +46,7 @@ from .records import (
     replication_error,
 )
 from .timeutil import duration_or_since, format_duration, parse_datetime, service_now
-from .validation import check_ids
+from .validation import check_ids, check_regions
 
 # DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs: at most 200 items.
 ID_FILTER_MAX = 200
@@ -651,4 +651,102 @@ def describe_recovery_instances(
 
 
 def sort_records(records):
-    return sorted(records, key=lambda r: ((r["source_hostname"] or "").lower(), r["recovery_instance_id"] or ""))
+    return sorted(
+        records,
+        key=lambda r: ((r["source_hostname"] or "").lower(), r["region"] or "", r["recovery_instance_id"] or ""),
+    )
+
+
+ORIGIN_ENVIRONMENTS = ("AWS", "ON_PREMISES")
+
+
+def recovery_instance_info(
+    clients,
+    regions=None,
+    recovery_instance_ids=None,
+    source_server_ids=None,
+    origin_environment=None,
+    drill=None,
+    include_terminated=True,
+    include_reversed=True,
+):
+    """What ``drs_recovery_instance_info`` returns: the recovery instances of one or more regions.
+
+    Each region costs what :func:`describe_recovery_instances` costs; a region that cannot
+    be read (DRS not initialized there, no permission) does not hide the others.
+
+    :param regions: recovery regions; None means the clients' region
+    :param origin_environment: only ``AWS`` or only ``ON_PREMISES`` origins
+    :param drill: True only drill instances, False only recovery instances, None both
+    :param include_terminated: also the instances whose EC2 instance is terminated or gone
+    :returns: ``{"regions", "recovery_instances", "missing", "summary", "errors"}``;
+        ``missing`` lists requested recovery instance IDs no region read had
+    :raises IncompleteReadError: when a region could not be read, with that result
+        (the other regions' records, ``errors`` naming the region) in its details
+    """
+    regions = check_regions(regions, clients.region)
+    ids = check_ids(recovery_instance_ids, "recovery_instance", "recovery_instance_ids")
+    servers = check_ids(source_server_ids, "source_server", "source_server_ids")
+    if ids and servers:
+        raise InputError("Give recovery_instance_ids or source_server_ids, not both.")
+    if origin_environment is not None and origin_environment not in ORIGIN_ENVIRONMENTS:
+        raise InputError(f"origin_environment: {origin_environment!r} is not one of {', '.join(ORIGIN_ENVIRONMENTS)}.")
+    records, errors = [], []
+    for region in regions:
+        try:
+            records += describe_recovery_instances(clients, region, ids, servers, include_reversed)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            errors.append(read_error(region, "DescribeRecoveryInstances", exc))
+    found = {r["recovery_instance_id"] for r in records}
+    records = sort_records(select_records(records, origin_environment, drill, include_terminated))
+    result = {
+        "regions": list(regions),
+        "recovery_instances": records,
+        "missing": [i for i in ids if i not in found],
+        "summary": summarize_records(records),
+        "errors": errors,
+    }
+    if errors:
+        failed = {e["region"] for e in errors}
+        parts = [f"{e['region']} ({e['operation']}: {e['code']}: {e['message']})" for e in errors]
+        read = [r for r in regions if r not in failed]
+        raise IncompleteReadError(
+            "Recovery instances could not be read in " + "; ".join(parts) + ". "
+            f"What was read: {len(records)} recovery instance{'' if len(records) == 1 else 's'} in "
+            f"{', '.join(read) or 'no region'}. "
+            "Initialize DRS in those regions or leave them out of regions, and check the role's permissions "
+            "(drs:DescribeRecoveryInstances and drs:DescribeSourceServers, also in the origin regions).",
+            **result,
+        )
+    return result
+
+
+def select_records(records, origin_environment=None, drill=None, include_terminated=True):
+    """The records of this origin, drill flag and EC2 state."""
+    return [
+        r
+        for r in records
+        if (origin_environment is None or r["origin_environment"] == origin_environment)
+        and (drill is None or bool(r["is_drill"]) == drill)
+        and (include_terminated or not is_gone(r))
+    ]
+
+
+def summarize_records(records):
+    """Counts by console label, origin and region; drills; instances with an action pending."""
+    by_status, by_origin, by_region = {}, {}, {}
+    for r in records:
+        by_status[r["reverse_replication_status"]] = by_status.get(r["reverse_replication_status"], 0) + 1
+        origin = r["origin_environment"] or "UNKNOWN"
+        by_origin[origin] = by_origin.get(origin, 0) + 1
+        by_region[r["region"]] = by_region.get(r["region"], 0) + 1
+    return {
+        "total": len(records),
+        "by_status": by_status,
+        "by_origin": by_origin,
+        "by_region": by_region,
+        "drills": sum(1 for r in records if r["is_drill"]),
+        "pending_actions": sum(1 for r in records if r["pending_action"]),
+    }

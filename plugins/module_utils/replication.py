@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .aws import chunked, error_code, error_message, is_aws_error
+from .aws import chunked, is_aws_error, read_error
 from .errors import IncompleteReadError, InputError, NotFoundError, WaitFailed, WaitTimeout
 from .jobs import describe_jobs
 from .records import (
@@ -44,7 +44,7 @@ from .records import (
     utc_text,
 )
 from .timeutil import format_duration, isoformat, parse_duration, seconds_since, service_now
-from .validation import check_ids, check_range, check_region
+from .validation import check_ids, check_range, check_regions
 from .waiter import wait_for
 
 # --- The vocabulary of the DRS model (botocore drs 2020-02-26) ------------------------
@@ -485,7 +485,7 @@ class ReplicationQuery:
                 "fail on at once: the wait could never succeed. Change states or fail_on_states."
             )
         return cls(
-            regions=_check_regions(regions, default_region),
+            regions=check_regions(regions, default_region),
             selection=selection,
             lag_threshold=check_range(_number(lag_threshold, "lag_threshold"), "lag_threshold", 0),
             stale_after=check_range(_number(stale_after, "stale_after"), "stale_after", 0),
@@ -567,18 +567,6 @@ def _check_tags(tags):
     return {k: "" if v is None else str(v) for k, v in tags.items()}
 
 
-def _check_regions(regions, default_region):
-    if regions is None:
-        if not default_region:
-            raise InputError("No region: set regions (a list) or the module's region / AWS_REGION.")
-        regions = [default_region]
-    if isinstance(regions, str):
-        regions = [regions]
-    if not regions:
-        raise InputError("regions is empty: name at least one region, or leave it unset to use the module's region.")
-    return tuple(dict.fromkeys(check_region(r, "regions") for r in regions))
-
-
 # --- The sweep -------------------------------------------------------------------------
 
 
@@ -649,16 +637,6 @@ def _snapshot(clients, query, tracked_ids=None):
         },
         "errors": errors,
         "now": max(nows),
-    }
-
-
-def read_error(region, operation, exc):
-    """One entry of a result's ``errors``: what could not be read, where, and AWS's answer."""
-    return {
-        "region": region,
-        "operation": operation,
-        "code": error_code(exc) or type(exc).__name__,
-        "message": error_message(exc),
     }
 
 

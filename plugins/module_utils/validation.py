@@ -81,6 +81,19 @@ def check_region(region, option, service="drs"):
     return region
 
 
+def check_regions(regions, default_region, option="regions"):
+    """De-duplicated regions where DRS exists; None means ``[default_region]`` (the module's region)."""
+    if regions is None:
+        if not default_region:
+            raise InputError(f"No region: set {option} (a list) or the module's region / AWS_REGION.")
+        regions = [default_region]
+    if isinstance(regions, str):
+        regions = [regions]
+    if not regions:
+        raise InputError(f"{option} is empty: name at least one region, or leave it unset to use the module's region.")
+    return tuple(dict.fromkeys(check_region(r, option) for r in regions))
+
+
 def check_account_id(value, option):
     if value is None:
         return None

@@ -9,7 +9,7 @@ module: drs_recovery_instance_info
 short_description: DRS recovery instances with their failback progress and the next step to take
 version_added: 1.0.0
 description:
-  - Lists AWS Elastic Disaster Recovery (DRS) recovery instances of a region (the recovery Region) with
+  - Lists AWS Elastic Disaster Recovery (DRS) recovery instances of one or more recovery Regions with
     what failback needs - origin (V(AWS) or V(ON_PREMISES)) and origin Region, drill flag, EC2 state, the
     failback state (the API value and the console label Not started / Synchronizing / Ready / Completed /
     Error), reverse-sync progress by bytes, the 18-step failback initiation, the reversed-direction source
@@ -18,19 +18,28 @@ description:
   - For origin AWS, readiness is the reversed-direction source server's replication state (it is
     CONTINUOUS when failback can be launched), read in its own Region; for an on-premises origin it is
     the recovery instance's C(failback.state).
-  - Costs one paginated C(DescribeRecoveryInstances), one C(DescribeSourceServers) sweep of the region
-    and one sweep per origin Region of reversed-direction servers - never one call per instance.
+  - Costs, per Region read, one paginated C(DescribeRecoveryInstances), one C(DescribeSourceServers) sweep of
+    the Region and one sweep per origin Region of reversed-direction servers - never one call per instance.
+  - A Region that cannot be read (DRS not initialized there, no permission) does not hide the others - the task
+    fails naming it in RV(errors), and its result still holds the recovery instances of the Regions that were read.
   - Changes nothing; supports check mode.
 options:
+  regions:
+    description:
+      - The recovery Regions to read; several are read in one task.
+      - Not set reads the module's O(region) (or E(AWS_REGION)).
+    type: list
+    elements: str
   recovery_instance_ids:
     description:
-      - Only these recovery instances (C(i-) IDs). Sent as the C(recoveryInstanceIDs) filter, 200 per call.
-      - IDs DRS does not know are listed in RV(missing).
+      - Only these recovery instances (C(i-) IDs). Sent as the C(recoveryInstanceIDs) filter, 200 per call, to
+        each Region read.
+      - IDs no Region read has are listed in RV(missing).
     type: list
     elements: str
   source_server_ids:
     description:
-      - Only the recovery instances of these source servers (C(s-) IDs of the region).
+      - Only the recovery instances of these source servers (C(s-) IDs of the recovery Regions).
       - Mutually exclusive with O(recovery_instance_ids).
     type: list
     elements: str
@@ -89,6 +98,11 @@ EXAMPLES = r"""
   loop_control:
     label: "{{ item.recovery_instance_id }}"
 
+- name: Recovery instances of two recovery Regions, in one task
+  drs.orchestration.drs_recovery_instance_info:
+    regions: [us-west-2, us-east-2]
+  register: recovery
+
 - name: Production recovery instances of two source servers
   drs.orchestration.drs_recovery_instance_info:
     region: us-west-2
@@ -97,8 +111,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+regions:
+  description: The Regions read (or asked for, when one could not be read - see RV(errors)).
+  returned: always
+  type: list
+  elements: str
+  sample: [us-west-2]
 recovery_instances:
-  description: One record per recovery instance, sorted by source hostname.
+  description: One record per recovery instance, sorted by source hostname, then Region.
   returned: always
   type: list
   elements: dict
@@ -192,56 +212,43 @@ recovery_instances:
       description: The recovery instance's tags.
       type: dict
 missing:
-  description: Requested O(recovery_instance_ids) DRS does not know.
+  description: Requested O(recovery_instance_ids) that no Region read has.
   returned: always
   type: list
   elements: str
   sample: []
 summary:
-  description: C(total), C(by_status) (per console label), C(by_origin), C(drills), C(pending_actions).
+  description:
+    - C(total), C(by_status) (per console label), C(by_origin), C(by_region), C(drills), C(pending_actions).
   returned: always
   type: dict
-  sample: {total: 3, by_status: {Ready: 1, Synchronizing: 2}, by_origin: {AWS: 3}, drills: 0, pending_actions: 3}
+  sample:
+    total: 3
+    by_status: {Ready: 1, Synchronizing: 2}
+    by_origin: {AWS: 3}
+    by_region: {us-west-2: 3}
+    drills: 0
+    pending_actions: 3
+errors:
+  description:
+    - The Regions that could not be read - C(region), C(operation), C(code), C(message) (AWS's answer). When it
+      is not empty the task failed, and the other members hold what was read.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import (
-    describe_recovery_instances,
-    is_gone,
-)
-from ansible_collections.drs.orchestration.plugins.module_utils.runner import run_core
-
-
-def select(records, origin_environment=None, drill=None, include_terminated=True):
-    """Keep the records matching the module's filters."""
-    return [
-        r
-        for r in records
-        if (origin_environment is None or r["origin_environment"] == origin_environment)
-        and (drill is None or bool(r["is_drill"]) == drill)
-        and (include_terminated or not is_gone(r))
-    ]
-
-
-def summarize(records):
-    by_status, by_origin = {}, {}
-    for r in records:
-        by_status[r["reverse_replication_status"]] = by_status.get(r["reverse_replication_status"], 0) + 1
-        origin = r["origin_environment"] or "UNKNOWN"
-        by_origin[origin] = by_origin.get(origin, 0) + 1
-    return {
-        "total": len(records),
-        "by_status": by_status,
-        "by_origin": by_origin,
-        "drills": sum(1 for r in records if r["is_drill"]),
-        "pending_actions": sum(1 for r in records if r["pending_action"]),
-    }
+from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import recovery_instance_info
+from ansible_collections.drs.orchestration.plugins.module_utils.runner import core_options, run_core
 
 
 def main():
     argument_spec = {
+        "regions": {"type": "list", "elements": "str"},
         "recovery_instance_ids": {"type": "list", "elements": "str"},
         "source_server_ids": {"type": "list", "elements": "str"},
         "origin_environment": {"type": "str", "choices": ["AWS", "ON_PREMISES"]},
@@ -254,20 +261,9 @@ def main():
         supports_check_mode=True,
         mutually_exclusive=[("recovery_instance_ids", "source_server_ids")],
     )
-    params = module.params
 
     def action(clients):
-        records = describe_recovery_instances(
-            clients,
-            clients.region,
-            recovery_instance_ids=params["recovery_instance_ids"],
-            source_server_ids=params["source_server_ids"],
-            include_reversed=params["include_reversed"],
-        )
-        found = {r["recovery_instance_id"] for r in records}
-        missing = [i for i in dict.fromkeys(params["recovery_instance_ids"] or ()) if i not in found]
-        records = select(records, params["origin_environment"], params["drill"], params["include_terminated"])
-        return {"recovery_instances": records, "missing": missing, "summary": summarize(records)}
+        return recovery_instance_info(clients, **core_options(module, argument_spec))
 
     result = run_core(module, get_aws_connection_info(module), action, "reading DRS recovery instances")
     module.exit_json(changed=False, **result)

@@ -42,9 +42,9 @@ options:
   recovery_var:
     description:
       - Name of a variable holding recovery instance records for the "Recovery instances and failback" section - a
-        list of M(drs.orchestration.drs_recovery_instance_info) records, or that module's registered result, also when
-        registered from a loop over regions (a region whose read failed is named in the section with its message; the
-        records of the other regions are shown).
+        list of M(drs.orchestration.drs_recovery_instance_info) records, or that module's registered result - also a
+        failed one, or one registered from a loop (a region whose read failed is named in the section with its
+        message; the records of the other regions are shown).
       - Read as data, without templating it, like O(result_var). Without O(recovery_var) and O(recovery) the
         dashboard has no recovery section.
     type: str
@@ -118,8 +118,7 @@ EXAMPLES = r"""
 
 - name: Read the recovery instances of both regions
   drs.orchestration.drs_recovery_instance_info:
-    region: "{{ item }}"
-  loop: [us-east-1, us-west-2]
+    regions: [us-east-1, us-west-2]
   register: recovery
 
 - name: Dashboard with the recovery instances and failback section

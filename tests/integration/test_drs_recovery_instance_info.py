@@ -59,6 +59,7 @@ def test_every_recovery_instance_comes_with_origin_drill_flag_failback_state_and
         "total": 3,
         "by_status": {"Not started": 3},
         "by_origin": {"AWS": 2, "ON_PREMISES": 1},
+        "by_region": {RECOVERY: 3},
         "drills": 1,
         "pending_actions": 3,
     }
@@ -180,3 +181,67 @@ def test_check_mode_reads_the_same_and_changes_nothing(emulator_factory):
     assert [r["recovery_instance_id"] for r in checked["recovery_instances"]] == [
         r["recovery_instance_id"] for r in normal["recovery_instances"]
     ]
+
+
+def two_recovery_regions(emulator_factory):
+    """db-01 (on premises) recovered in the recovery Region, app-01 (on premises) in the origin Region."""
+    fleet = mixed_fleet()
+    fleet["source_servers"].append({"region": ORIGIN, "hostname": "app-01", "state": "CONTINUOUS"})
+    emu = emulator_factory(fleet)
+    in_recovery = launch(emu, ["db-01"], drill=False)["db-01"]
+    drs = emu.client("drs", region=ORIGIN)
+    (app,) = drs.describe_source_servers(filters={})["items"]
+    drs.start_recovery(sourceServers=[{"sourceServerID": app["sourceServerID"]}], isDrill=True)
+    emu.advance(600)
+    (in_origin,) = [i["recoveryInstanceID"] for i in drs.describe_recovery_instances(filters={})["items"]]
+    return emu, in_recovery, in_origin
+
+
+def test_several_regions_are_read_in_one_task(emulator_factory):
+    emu, in_recovery, in_origin = two_recovery_regions(emulator_factory)
+
+    result = run(emu, regions=[RECOVERY, ORIGIN])
+
+    assert result["regions"] == [RECOVERY, ORIGIN]
+    found = {r["recovery_instance_id"]: r["region"] for r in result["recovery_instances"]}
+    assert found == {in_recovery: RECOVERY, in_origin: ORIGIN}
+    assert result["summary"]["by_region"] == {RECOVERY: 1, ORIGIN: 1}
+    assert result["summary"]["drills"] == 1
+    assert result["errors"] == []
+    # without regions: the module's region only
+    assert [r["recovery_instance_id"] for r in run(emu)["recovery_instances"]] == [in_recovery]
+
+
+def test_a_region_that_cannot_be_read_fails_the_task_but_keeps_the_others(emulator_factory):
+    emu, _, in_origin = two_recovery_regions(emulator_factory)
+    emu.admin.faults(
+        fail_next={
+            "drs:DescribeRecoveryInstances": {
+                "count": 1,
+                "mode": "before",
+                "status": 403,
+                "code": "AccessDeniedException",
+            }
+        }
+    )
+
+    result = run_module(drs_recovery_instance_info, {**emulator_args(emu, RECOVERY), "regions": [RECOVERY, ORIGIN]})
+
+    assert result["failed"] is True
+    assert f"could not be read in {RECOVERY} (DescribeRecoveryInstances: AccessDeniedException" in result["msg"]
+    assert f"What was read: 1 recovery instance in {ORIGIN}." in result["msg"]
+    assert [r["recovery_instance_id"] for r in result["recovery_instances"]] == [in_origin]
+    assert [(e["region"], e["operation"], e["code"]) for e in result["errors"]] == [
+        (RECOVERY, "DescribeRecoveryInstances", "AccessDeniedException")
+    ]
+
+
+def test_a_region_without_drs_is_refused_before_any_call(emulator_factory):
+    emu = emulator_factory(mixed_fleet())
+    before = len(emu.calls("drs"))
+
+    result = run_module(drs_recovery_instance_info, {**emulator_args(emu, RECOVERY), "regions": [RECOVERY, "mars-1"]})
+
+    assert result["failed"] is True
+    assert "regions: 'mars-1' is not a region where DRS is available" in result["msg"]
+    assert len(emu.calls("drs")) == before

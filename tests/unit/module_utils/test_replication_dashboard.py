@@ -268,6 +268,29 @@ def test_a_looped_read_combines_regions_and_names_the_region_that_failed():
     assert dashboard.recovery_data(data) == data
 
 
+def test_a_failed_multi_region_read_keeps_its_records_and_names_the_region_with_the_aws_error():
+    result = {
+        "failed": True,
+        "msg": "Recovery instances could not be read in us-east-1 (...)",
+        "regions": [RECOVERY, ORIGIN],
+        "recovery_instances": [initiating_record(), aws_ready_record()],
+        "errors": [
+            {
+                "region": ORIGIN,
+                "operation": "DescribeRecoveryInstances",
+                "code": "AccessDeniedException",
+                "message": "no",
+            }
+        ],
+    }
+    data = dashboard.recovery_data(result)
+    assert [r["source_hostname"] for r in data["recovery_instances"]] == ["db-01", "web-01"]
+    assert data["errors"] == [
+        {"region": ORIGIN, "message": "DescribeRecoveryInstances failed (AccessDeniedException: no)"}
+    ]
+    assert dashboard.recovery_data(data) == data
+
+
 def test_the_same_instance_given_twice_is_shown_once_and_rows_sort_by_hostname():
     ready, drill = aws_ready_record(), drill_record()
     data = dashboard.recovery_data({"recovery_instances": [drill, ready, ready], "missing": [], "summary": {}})
