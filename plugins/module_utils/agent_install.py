@@ -40,6 +40,8 @@ from datetime import timedelta
 from .aws import chunked, error_code, error_message, is_aws_error, is_throttling, paginate
 from .errors import AmbiguousCallError, ConflictError, DrsOrchestrationError, InputError, NotFoundError, WaitTimeout
 from .ssm import (
+    IN_PROGRESS,
+    PENDING,
     SSM_REMEDY,
     TERMINAL_STATUSES,
     ServiceClock,
@@ -68,6 +70,7 @@ HISTORY_SECONDS = 24 * 3600  # how far back earlier installs are looked up
 CROSS_ACCOUNT_HISTORY_SECONDS = 30 * 24 * 3600
 SUPPORTED_PLATFORMS = ("Linux", "Windows")  # DRS source servers
 EC2_FILTER_CHUNK = 200  # values per EC2 filter
+UNFINISHED_STATUSES = (PENDING, IN_PROGRESS)  # tracking record statuses a finished command replaces
 EC2_PAGE_SIZE = 1000  # DescribeInstances MaxResults maximum
 # DescribeSourceServers.maxResults has no upper bound in the model; 1000 is the bound the
 # DRS model sets on its other bounded list calls. The paginator follows nextToken whatever
@@ -404,9 +407,18 @@ def install_status(clients, command_id):
 # --------------------------------------------------------------------------- helpers
 
 
-def _marker(target_region, run_id, batch, total):
-    """The unique Comment of one SendCommand (max 100 characters) used to find it again."""
-    return f"drs.orchestration agent install to {target_region} run {run_id} batch {batch}/{total}"
+def _marker(target_region, run_id, batch, total, reinstall=False):
+    """The unique Comment of one SendCommand (max 100 characters) used to find it again.
+
+    A reinstall (``skip_protected: false``) says so: a re-run of it must not reinstall again,
+    while a reinstall asked for after an ordinary install must.
+    """
+    verb = "reinstall" if reinstall else "install"
+    return f"drs.orchestration agent {verb} to {target_region} run {run_id} batch {batch}/{total}"
+
+
+def _is_reinstall(command):
+    return str(command.get("Comment") or "").startswith("drs.orchestration agent reinstall ")
 
 
 def _document_parameters(request):
@@ -484,6 +496,7 @@ class _Run:
         self.cross_account = False  # account_id names another account: its source servers are invisible here
         self.stale = {}  # instance ID -> its source server disconnected from DRS (not protected)
         self.tracking = None
+        self.finished_earlier = []  # (command ID, overall status, counts) of finished commands a re-run found
         self.created_by = request.created_by
         self.sent = 0
 
@@ -724,36 +737,46 @@ class _Run:
                 self._attach(command, [i for i in instance_ids if i in open_ids])
                 continue
             # Output (Details) only where it may explain a failure.
-            invocations = {
-                i.get("InstanceId"): invocation_summary(i)
-                for i in list_invocations(self.ssm, command["CommandId"], details=status != "Success")
-            }
+            raw = list_invocations(self.ssm, command["CommandId"], details=status != "Success")
+            self._remember_finished(command, raw)
+            invocations = {i.get("InstanceId"): invocation_summary(i) for i in raw}
             for instance_id in instance_ids:
                 result = invocations.get(instance_id)
                 if result is None:
                     continue  # SSM did not run it there
                 record = self.records[instance_id]
-                if instance_id in protected_ids:
-                    if result["state"] == "Success":
+                if result["state"] == "Success":
+                    # Protected by that install; or, with skip_protected off, reinstalled by an earlier
+                    # run of the same request (this is its re-run: not sent again).
+                    if instance_id in protected_ids or (record["source_server_id"] and _is_reinstall(command)):
                         self._installed_earlier(record, command)
-                elif result["state"] == "Success":
-                    if self._may_still_register(record, command):
+                    elif not record["source_server_id"] and self._may_still_register(record, command):
                         self._earlier_success(record, command)
-                elif not request.retry_failed and _requested_after(command, failures_since):
+                elif instance_id in open_ids and not request.retry_failed and _requested_after(command, failures_since):
                     self._earlier_failure(record, command, result)
+
+    def _remember_finished(self, command, invocations):
+        """Keep a finished command's outcome for its tracking record (written when not in check mode).
+
+        A run that ended before the command did (``wait: false``, ``wait_timeout``, an
+        interruption) left the record unfinished; the run that finds it finished brings it up to date.
+        """
+        if self.tracking is None:
+            return
+        groups = [invocation_state(i.get("Status"), i.get("StatusDetails"))["group"] for i in invocations]
+        status = overall_status(groups, command.get("Status"), command.get("StatusDetails"))
+        counts = {group: groups.count(group) for group in set(groups)}
+        self.finished_earlier.append((command["CommandId"], status, counts))
 
     def _may_still_register(self, record, command):
         """Whether an earlier successful install is to be waited for rather than sent again.
 
-        Not when the instance is a source server already (skip_protected is off: reinstall on
-        purpose), nor when its source server was seen after that install and is disconnected
-        now, nor cross-account with skip_protected off (the only way to reinstall
-        where the source servers are invisible).
+        Not when its source server was seen after that install and is disconnected now, nor
+        cross-account with skip_protected off after an ordinary install (the only way to
+        reinstall where the source servers are invisible; a reinstall is not repeated).
         """
-        if record["source_server_id"]:
-            return False
         if self.cross_account and not self.request.skip_protected:
-            return False
+            return _is_reinstall(command)
         stale = self.stale.get(record["instance_id"])
         return stale is None or not _seen_since(stale, command.get("RequestedDateTime"))
 
@@ -892,6 +915,16 @@ class _Run:
             self.created_by = self.created_by or self._caller_arn()
             for entry in self.commands.values():
                 self._record_tracking(entry)
+            for command_id, status, counts in self.finished_earlier:
+                self._tracking_write(
+                    command_id,
+                    "updated",
+                    self.tracking.update_status,
+                    command_id,
+                    status,
+                    summary=counts,
+                    only_from=UNFINISHED_STATUSES,
+                )
         total = len(self.batches)
         for number, batch in enumerate(self.batches, start=1):
             self._send_batch(batch, number, total)
@@ -926,7 +959,10 @@ class _Run:
         return params
 
     def _send_batch(self, batch, number, total, retry=False):
-        marker = _marker(self.request.target_region, self.run_id, number, total) + (" retry" if retry else "")
+        reinstall = not self.request.skip_protected
+        marker = _marker(self.request.target_region, self.run_id, number, total, reinstall) + (
+            " retry" if retry else ""
+        )
         try:
             command, reconciled = send_command(
                 self.clients.writer("ssm"),
@@ -1251,6 +1287,7 @@ class _Run:
             "instances": instances,
             "summary": summary,
             "quota": self.quota,
+            "source_servers_visible": not self.cross_account,
             "notices": list(self.warnings),
         }
         if check_mode:

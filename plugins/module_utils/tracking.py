@@ -123,11 +123,20 @@ class TrackingTable:
             ConditionExpression="attribute_not_exists(CommandId)",
         )
 
-    def update_status(self, command_id, status, updated_at=None, summary=None):
-        """Set a recorded command's status (and outcome counts); False when no record exists."""
+    def update_status(self, command_id, status, updated_at=None, summary=None, only_from=None):
+        """Set a recorded command's status (and outcome counts); False when no record exists.
+
+        :param only_from: statuses the record may have for the update to apply (e.g. the
+            unfinished ones); None updates whatever it holds. False when it holds another.
+        """
         names = {"#status": "Status"}
         values = {":status": {"S": status}, ":updated": {"S": isoformat(parse_datetime(updated_at) or utcnow())}}
         expression = "SET #status = :status, UpdatedAt = :updated"
+        condition = "attribute_exists(CommandId)"
+        if only_from:
+            allowed = {f":from{n}": {"S": value} for n, value in enumerate(only_from)}
+            values.update(allowed)
+            condition += f" AND #status IN ({', '.join(allowed)})"
         if summary:
             values[":summary"] = {"M": {k: {"N": str(int(v))} for k, v in summary.items()}}
             expression += ", Summary = :summary"
@@ -137,7 +146,7 @@ class TrackingTable:
             TableName=self.table_name,
             Key={"CommandId": {"S": command_id}},
             UpdateExpression=expression,
-            ConditionExpression="attribute_exists(CommandId)",
+            ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )

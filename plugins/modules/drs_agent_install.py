@@ -77,7 +77,8 @@ options:
       - Source servers then register in that account, which these credentials cannot see, so O(skip_protected)
         and O(wait_for_registration) only cover this account (a warning says so). Earlier installs are then
         looked up over SSM's whole command history (30 days) instead of 24 hours, so a re-run within 30 days
-        sends nothing to instances installed successfully; O(skip_protected=false) installs on them again.
+        sends nothing to instances installed successfully; O(skip_protected=false) installs on them again, once -
+        a re-run of that reinstall sends nothing.
         Earlier failures still count for 24 hours only.
     type: str
   document_name:
@@ -119,6 +120,8 @@ options:
   output_s3_region:
     description:
       - Region of O(output_s3_bucket) when it is not the module's region.
+      - Deprecated in the SSM API - SendCommand ignores C(OutputS3Region) and finds the bucket's Region itself
+        (botocore C(ssm) model). Accepted and passed on for compatibility; it changes nothing.
     type: str
   cloudwatch_output:
     description:
@@ -137,7 +140,9 @@ options:
       - Source servers disconnected from DRS (C(DisconnectSourceServer)) do not count as protected; their
         instances are installed again.
       - When C(false), the agent is installed again on them (DRS may then resynchronize their disks); an
-        install still running for them is re-attached, not doubled.
+        install still running for them is re-attached, not doubled. Such a reinstall is marked in its command's
+        C(Comment), and a re-run finds it - it reports those instances as RV(instances[].outcome=installed) by that
+        command rather than installing a third time (for 24 hours, the lookback of earlier installs).
     type: bool
     default: true
   precheck:
@@ -516,6 +521,13 @@ quota:
       description: The same after it.
       type: int
       sample: 29
+source_servers_visible:
+  description:
+    - Whether these credentials can see the source servers the installs register - false when O(account_id) names
+      another account (cross-account replication), whose source servers only that account can read.
+  returned: always
+  type: bool
+  sample: true
 notices:
   description: The warnings of the run (also shown as task warnings).
   returned: always

@@ -249,8 +249,27 @@ def test_skip_protected_off_reinstalls_on_protected_instances(run):
     result = r.install(skip_protected=False)
     assert result["changed"] is True
     assert len(r.emu.calls("ssm", "SendCommand")) == 2
-    assert r.emu.calls("ssm", "SendCommand")[1]["params"]["InstanceIds"] == r.ids()
+    reinstall = r.emu.calls("ssm", "SendCommand")[1]["params"]
+    assert reinstall["InstanceIds"] == r.ids()
+    assert reinstall["Comment"].startswith("drs.orchestration agent reinstall to us-west-2 run ")
     assert result["summary"]["installed"] == 2
+    # its re-run (or the role's next stage) finds the reinstall done: nothing is sent again
+    again = r.install(skip_protected=False)
+    assert again["changed"] is False
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+    assert {i["outcome"] for i in again["instances"]} == {"installed"}
+    assert all(i["command_id"] == result["commands"][0]["command_id"] for i in again["instances"])
+
+
+def test_the_stage_after_a_retry_reports_the_failure_without_sending_again(run):
+    # the role: an Install stage with retry_failed, then a Registration stage that only waits
+    r = run(fleet(count=3, fail=1))
+    r.install(max_failures=1)
+    r.install(max_failures=1, retry_failed=True, wait_for_registration=False)
+    registered = r.install(max_failures=1, retry_failed=False)
+    assert registered["changed"] is False
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+    assert by_id(registered)[r.ids()[0]]["outcome"] == "failed"
 
 
 def test_earlier_failure_is_reported_not_retried_unless_asked(run):
@@ -459,8 +478,13 @@ def test_cross_account_rerun_after_a_day_sends_nothing_and_skip_protected_off_re
     assert again["changed"] is False
     assert again["summary"]["installed"] == 2
     assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    assert again["source_servers_visible"] is False
     forced = r.install(skip_protected=False, **options)
     assert forced["changed"] is True
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+    # the reinstall's re-run (the role's next stage, or after an interruption) sends nothing
+    rerun = r.install(skip_protected=False, **options)
+    assert rerun["changed"] is False
     assert len(r.emu.calls("ssm", "SendCommand")) == 2
 
 
@@ -865,6 +889,31 @@ def test_tracking_table_gets_one_record_per_command_and_its_final_status(run):
         assert item["CreatedBy"]["S"].startswith("arn:aws:iam::")
         assert int(item["TTL"]["N"]) > 0
         assert item["CreatedAt"]["S"]
+
+
+def test_a_run_that_did_not_wait_leaves_the_record_to_the_run_that_finds_the_command_finished(run):
+    r = run(fleet(count=3, fail=1))
+    ddb = create_tracking_table(r)
+    first = r.install(tracking_table="agent-installs", wait=False)
+    (command_id,) = [c["command_id"] for c in first["commands"]]
+    record = ddb.get_item(TableName="agent-installs", Key={"CommandId": {"S": command_id}})["Item"]
+    assert record["Status"]["S"] == "Pending"
+    r.sleep(600)
+    checked = r.plan(tracking_table="agent-installs")  # check mode writes nothing
+    assert checked["changed"] is False
+    record = ddb.get_item(TableName="agent-installs", Key={"CommandId": {"S": command_id}})["Item"]
+    assert record["Status"]["S"] == "Pending"
+
+    r.install(tracking_table="agent-installs", max_failures=1)
+
+    record = ddb.get_item(TableName="agent-installs", Key={"CommandId": {"S": command_id}})["Item"]
+    assert record["Status"]["S"] == "Failed"
+    assert record["Summary"]["M"] == {"Success": {"N": "2"}, "Failed": {"N": "1"}}
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    updates = len(r.emu.calls("dynamodb", "UpdateItem"))
+    r.install(tracking_table="agent-installs", max_failures=1)  # a finished record is left alone
+    assert ddb.get_item(TableName="agent-installs", Key={"CommandId": {"S": command_id}})["Item"] == record
+    assert len(r.emu.calls("dynamodb", "UpdateItem")) == updates + 1  # tried, refused by its condition
 
 
 # -- REST API faces --------------------------------------------------------------------------------

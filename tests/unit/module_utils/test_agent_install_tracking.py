@@ -98,6 +98,14 @@ def test_status_update_sets_status_and_counts(dynamodb):
     )
 
 
+def test_status_update_only_from_given_statuses(dynamodb):
+    table = TrackingTable(dynamodb, TABLE)
+    table.record_command(COMMAND_ID, ["i-0123456789abcdef0"], "us-west-2", "Pending", "me")
+    assert table.update_status(COMMAND_ID, "Success", only_from=("Pending", "InProgress"))
+    assert table.update_status(COMMAND_ID, "Failed", only_from=("Pending", "InProgress")) is False
+    assert table.get(COMMAND_ID)["Status"] == "Success"
+
+
 def test_status_update_never_creates_a_partial_record(dynamodb):
     table = TrackingTable(dynamodb, TABLE)
     assert table.update_status(COMMAND_ID, "Success") is False

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import botocore.session
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from replication_samples import NOW, STEP_NAMES, iso, source_server, steps
@@ -19,6 +21,9 @@ from ansible_collections.drs.orchestration.plugins.module_utils.replication impo
 GIB = 2**30
 
 
+REPO = Path(__file__).resolve().parents[3]
+
+
 def enum(shape_name):
     model = botocore.session.get_session().get_service_model("drs")
     return model.shape_for(shape_name).enum
@@ -28,6 +33,13 @@ def test_vocabulary_is_the_botocore_models():
     assert list(replication.DATA_REPLICATION_STATES) == enum("DataReplicationState")
     assert [name for name, _ in replication.INITIATION_STEPS] == enum("DataReplicationInitiationStepName")
     assert sorted(replication.ERROR_LABELS) == sorted(enum("DataReplicationErrorString"))
+
+
+def test_the_agent_install_role_accepts_exactly_the_model_replication_states():
+    specs = yaml.safe_load((REPO / "roles" / "agent_install" / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    for name in ("agent_install_continuous_states", "agent_install_continuous_fail_on_states"):
+        assert options[name]["choices"] == enum("DataReplicationState"), name
     assert list(replication.REPLICATION_DIRECTIONS) == enum("ReplicationDirection")
     assert set(replication.STATE_LABELS) == set(enum("DataReplicationState"))
 
