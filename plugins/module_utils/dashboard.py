@@ -558,9 +558,10 @@ def build_view(result, title="DRS replication dashboard", recovery=None):
         "missing": result.get("missing") or {},
         "wait": result.get("wait"),
         "failure": result.get("msg") if result.get("failed") else None,
-        "failure_title": "The wait did not succeed"
-        if (result.get("wait") or {}).get("reached") is False
-        else "Not everything could be read",
+        # A region (or the jobs) that could not be read ends a wait too: say that, not "did not succeed".
+        "failure_title": "Not everything could be read"
+        if result.get("errors") or (result.get("wait") or {}).get("reached") is not False
+        else "The wait did not succeed",
         "legend_states": [s for s in DATA_REPLICATION_STATES if s in by_state],
         "recovery": recovery_view(recovery_data(recovery)),
     }

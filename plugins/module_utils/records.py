@@ -83,10 +83,12 @@ def utc_text(at):
 
 
 def percent(part, whole):
-    """``part`` of ``whole`` in percent, one decimal, always within 0-100."""
+    """``part`` of ``whole`` in percent, one decimal, always within 0-100; 100.0 only when complete."""
     if whole <= 0:
         return 0.0
-    return round(100.0 * min(max(part, 0), whole) / whole, 1)
+    if part >= whole:
+        return 100.0
+    return min(round(100.0 * max(part, 0) / whole, 1), 99.9)
 
 
 def readable(code):

@@ -258,7 +258,8 @@ servers:
       description: Sum of the backlogged bytes.
       type: int
     progress_percent:
-      description: Initial sync progress weighted by bytes, 0-100 (100 for CONTINUOUS without byte counts).
+      description: Initial sync progress weighted by bytes, 0-100, one decimal (100 only when every byte is replicated,
+        and for CONTINUOUS without byte counts).
       type: float
       sample: 42.5
     staging_area:

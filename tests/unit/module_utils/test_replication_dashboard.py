@@ -122,6 +122,9 @@ def test_a_failed_wait_shows_its_message():
     assert dashboard.build_view(failed)["failure_title"] == "Not everything could be read"
     failed["wait"] = {"polls": 3, "elapsed_seconds": 2.0, "reached": False}
     assert dashboard.build_view(failed)["failure_title"] == "The wait did not succeed"
+    # a region that could not be read while waiting: the read is the news, not the wait
+    failed["errors"] = [{"region": "us-west-2", "operation": "DescribeSourceServers", "code": "X", "message": "no"}]
+    assert dashboard.build_view(failed)["failure_title"] == "Not everything could be read"
     assert dashboard.build_view(result_of([]))["failure"] is None
 
 
