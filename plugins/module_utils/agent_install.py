@@ -872,7 +872,13 @@ class _Run:
             for s in servers
             if (s.get("dataReplicationInfo") or {}).get("dataReplicationState") not in ("STOPPED", "DISCONNECTED")
         )
-        new = sum(1 for r in self.records.values() if r["outcome"] in ("would_install", "in_progress"))
+        # A reinstall (skip_protected off) on a server that replicates already adds no server.
+        new = sum(
+            1
+            for r in self.records.values()
+            if r["outcome"] in ("would_install", "in_progress")
+            and not (r["source_server_id"] and r["replication_state"] not in ("STOPPED", "DISCONNECTED"))
+        )
         projected = replicating + new
         self.quota = {
             "value": DEFAULT_REPLICATING_QUOTA,

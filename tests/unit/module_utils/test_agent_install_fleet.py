@@ -819,6 +819,15 @@ def test_quota_warning_when_the_install_passes_300_replicating_servers(run):
     assert "to 305, above the quota of 300" in notices
 
 
+def test_a_reinstall_on_replicating_servers_adds_nothing_to_the_quota_count(run):
+    r = run(fleet(count=4))
+    r.install()
+    result = r.plan(skip_protected=False)
+    assert result["summary"]["would_install"] == 4
+    assert result["quota"]["replicating"] == 4
+    assert result["quota"]["projected"] == 4
+
+
 def test_no_quota_lookup_below_the_default(run):
     r = run(fleet(count=3))
     result = r.plan()
