@@ -15,6 +15,8 @@ Spec (fleet file ``faults:`` or ``POST /_emulator/faults``)::
       ssm:SendCommand: {count: 1, mode: after, status: 500, code: InternalServerError}
       # mode before: fails without executing; after: executes, then answers the error;
       # disconnect: executes, then closes the connection without an answer.
+      # Defaults: count 1, mode before, status 500, code the service's own internal error
+      # (DEFAULT_FAIL_CODES).
 """
 
 from __future__ import annotations
@@ -22,6 +24,27 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass
+
+# The internal-error code each service answers (HTTP 500), so an injected failure without
+# ``code`` is one the strict validator (emulator/validate.py) accepts: the modeled
+# exception every DRS operation declares (InternalServerException); the one every emulated
+# SSM operation and the DynamoDB table and item operations declare (InternalServerError);
+# EC2's server error InternalError ("Error codes for the Amazon EC2 API"); for STS, whose
+# GetCallerIdentity declares no errors, InternalFailure from the Common Errors page, which
+# is also the fallback.
+DEFAULT_FAIL_CODES = {
+    "drs": "InternalServerException",
+    "ssm": "InternalServerError",
+    "dynamodb": "InternalServerError",
+    "ec2": "InternalError",
+    "sts": "InternalFailure",
+}
+COMMON_FAIL_CODE = "InternalFailure"
+
+
+def default_fail_code(operation_key: str) -> str:
+    """The internal-error code of the service named in ``service:Operation``."""
+    return DEFAULT_FAIL_CODES.get(operation_key.split(":", 1)[0], COMMON_FAIL_CODE)
 
 
 @dataclass
@@ -71,7 +94,7 @@ class Faults:
                 self.throttle_next.update({k: int(v) for k, v in (spec["throttle_next"] or {}).items()})
             if "fail_next" in spec:
                 for op, how in (spec["fail_next"] or {}).items():
-                    how = {"count": 1, "mode": "before", "status": 500, "code": "InternalServerError", **how}
+                    how = {"count": 1, "mode": "before", "status": 500, "code": default_fail_code(op), **how}
                     if how["mode"] not in ("before", "after", "disconnect"):
                         raise ValueError("fail_next mode must be before, after or disconnect")
                     self.fail_next[op] = how

@@ -37,6 +37,9 @@ STATE_CODES = {
 # parameter and the instance IDs parameter in the same request ... Valid range: 5-1000").
 MAX_RESULTS_RANGE = (5, 1000)
 
+# States in which an instance's SSM agent does not ping (SSM reports ConnectionLost, or no
+# longer lists the instance); ``ssm_changed_at`` records when pinging last started or stopped.
+_AGENT_DOWN_STATES = ("stopping", "stopped", "shutting-down", "terminated")
 _INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 _PLATFORM_DETAILS = {"Windows": ("Windows", "RunInstances:0002"), "Linux": ("Linux/UNIX", "RunInstances")}
 _MACOS_DETAILS = ("Linux/UNIX", "RunInstances")
@@ -51,6 +54,11 @@ _STATE_REASONS = {
 def _digest(*parts: str, length: int = 17) -> str:
     """Stable hex derived from ``parts`` (ids that must not consume the world's random stream)."""
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:length]
+
+
+def availability_zone(region: str, instance_id: str) -> str:
+    """The Availability Zone of an instance (a, b or c), derived from its id as every record's is."""
+    return f"{region}{'abc'[int(_digest(instance_id, length=6), 16) % 3]}"
 
 
 def _wildcard(pattern: str) -> re.Pattern:
@@ -119,6 +127,8 @@ class Ec2Backend(Backend):
         previous = record["state"]
         record["state"] = state
         record["state_changed_at"] = self.now()
+        if record["ssm"] == "Online" and (previous in _AGENT_DOWN_STATES) != (state in _AGENT_DOWN_STATES):
+            record["ssm_changed_at"] = self.now()  # the agent stops (or resumes) pinging now
         if state == "terminated" and previous != "terminated":
             self._schedule_vanish(instance_id)
 
@@ -148,7 +158,7 @@ class Ec2Backend(Backend):
         record["tags"] = {"Name": record["name"], **{str(k): str(v) for k, v in (record["tags"] or {}).items()}}
         record.update(
             private_dns_name=private_dns,
-            availability_zone=f"{self.region}{'abc'[n % 3]}",
+            availability_zone=availability_zone(self.region, iid),
             launch_time=self.now().replace(microsecond=0),
             state_changed_at=self.now(),
             ssm_changed_at=self.now(),

@@ -508,7 +508,7 @@ class SsmBackend(Backend):
         region, tags, account = self._install_target(invocation.command)
         if region not in _drs_regions():
             return out.download_failure(platform, region, step)
-        if region in self.world.fleet.drs_uninitialized_regions:
+        if not self.peer("drs", region=region, account_id=account or self.account_id).initialized:
             reason = out.FAIL_REASONS["uninitialized"].format(region=region)
             return out.install_failure(platform, region, tags, account, reason, step)
         if outcome == "fail":
@@ -583,8 +583,10 @@ class SsmBackend(Backend):
             return "TimedOut", "DeliveryTimedOut"
         counted = [d for d in details if d not in NEUTRAL]
         if not counted:
-            kinds = set(details)
-            return "Failed", kinds.pop() if len(kinds) == 1 else "Failed"
+            # "if all invocations in a command have the status Undeliverable [Invalid Platform,
+            # Access Denied], then the command status returned is Failed"; of the three, only
+            # Access Denied is also a command-level detail ("Detailed status for a command").
+            return "Failed", "AccessDenied" if set(details) == {"AccessDenied"} else "Failed"
         if all(d == "Success" for d in counted):
             return "Success", "Success"
         if all(d == "Cancelled" for d in counted):

@@ -69,6 +69,9 @@ def test_the_cross_region_failback_cycle(drs):
     assert back["reversedDirectionSourceServerArn"] == server(east, original)["arn"]
     assert server(east, original)["reversedDirectionSourceServerArn"] == reversed_arn
     assert back["sourceCloudProperties"]["originRegion"] == "us-east-1"
+    recovered_ec2 = emu.client("ec2").describe_instances(InstanceIds=[recovered])["Reservations"][0]["Instances"][0]
+    recovered_zone = recovered_ec2["Placement"]["AvailabilityZone"]
+    assert back["sourceCloudProperties"]["originAvailabilityZone"] == recovered_zone
     assert back["sourceProperties"]["identificationHints"]["awsInstanceID"] == recovered
     assert back["dataReplicationInfo"]["dataReplicationState"] == "INITIATING"
 
@@ -88,7 +91,7 @@ def test_the_cross_region_failback_cycle(drs):
     assert failback_job["participatingServers"][0]["launchStatus"] == "LAUNCHED"
     launched = instance(west, failback_instance)
     assert launched["originEnvironment"] == "AWS"
-    assert launched["originAvailabilityZone"] == "us-east-1a"
+    assert launched["originAvailabilityZone"] == recovered_zone
     ec2 = emu.client("ec2", region="us-west-2").describe_instances(InstanceIds=[failback_instance])
     assert ec2["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
 
@@ -111,6 +114,26 @@ def test_reverse_replication_refuses_drills_and_on_premises_origins(drs):
     onprem = recover(emu, east, ids["erp"])["participatingServers"][0]["recoveryInstanceID"]
     with pytest.raises(east.exceptions.ValidationException, match="originated in EC2"):
         east.reverse_replication(recoveryInstanceID=onprem)
+
+
+def test_reverse_replication_is_refused_while_a_job_holds_the_instance(drs):
+    emu, east, west, ids = drs
+    job = east.start_recovery(sourceServers=[{"sourceServerID": ids["web"]}])["job"]
+    emu.advance(80)  # STARTED at 10 s, instance booting from 60 s: its EC2 instance is still pending
+    launching = east.describe_jobs(filters={"jobIDs": [job["jobID"]]})["items"][0]
+    assert launching["status"] == "STARTED"
+    recovered = launching["participatingServers"][0]["recoveryInstanceID"]
+    assert instance(east, recovered)["ec2InstanceState"] == "PENDING"
+
+    with pytest.raises(east.exceptions.ConflictException) as refused:
+        east.reverse_replication(recoveryInstanceID=recovered)
+    assert refused.value.response["resourceId"] == recovered
+    assert refused.value.response["resourceType"] == "RECOVERY_INSTANCE"
+    assert job["jobID"] in refused.value.response["Error"]["Message"]
+    assert west.describe_source_servers()["items"] == []  # nothing was created in the origin Region
+
+    emu.advance(30)  # the instance runs at 110 s and the job completes
+    assert east.reverse_replication(recoveryInstanceID=recovered)["reversedDirectionSourceServerArn"]
 
 
 def test_reverse_replication_into_an_uninitialized_origin_region_is_refused(emulator_factory, drs_timing, drs_clients):

@@ -108,8 +108,27 @@ def test_a_recovery_of_an_ec2_source_reports_origin_aws_and_its_availability_zon
     instance = client.describe_recovery_instances()["items"][0]
     assert instance["isDrill"] is False
     assert instance["originEnvironment"] == "AWS"
-    assert instance["originAvailabilityZone"] == "us-west-2a"
+    origin = server(client, ids["ec2"])["sourceCloudProperties"]
+    assert origin["originRegion"] == "us-west-2"
+    assert instance["originAvailabilityZone"] == origin["originAvailabilityZone"] == "us-west-2b"  # EC2 puts it in b
     assert server(client, ids["ec2"])["lifeCycle"]["lastLaunch"]["initiated"]["type"] == "RECOVERY"
+
+
+def test_a_fleet_source_server_of_an_ec2_instance_reports_the_instances_availability_zone(emulator_factory, drs_timing):
+    instance_id = "i-0abcdef0123456785"
+    emu = emulator_factory(
+        {
+            "timing": drs_timing,
+            "instances": [{"instance_id": instance_id}],
+            "source_servers": [{"hostname": "app.example.com", "origin": "AWS", "instance_id": instance_id}],
+        }
+    )
+    ec2 = emu.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    (item,) = emu.client("drs").describe_source_servers()["items"]
+
+    assert ec2["Placement"]["AvailabilityZone"] == "us-east-1c"
+    assert item["sourceCloudProperties"]["originAvailabilityZone"] == "us-east-1c"
 
 
 def test_a_server_not_ready_for_recovery_fails_its_launch_with_a_log_item(drs):

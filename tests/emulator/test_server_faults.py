@@ -7,6 +7,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
+from emulator.validate import StrictResponses
+
 DRS_DOC = "AWSDisasterRecovery-InstallDRAgentOnInstance"
 IID = "i-0eeeeeeeeeeeeeee1"
 NO_RETRY = {"mode": "standard", "total_max_attempts": 1}
@@ -76,6 +78,25 @@ def test_a_retried_after_failure_runs_the_command_twice(emu):
     send(emu.client("ssm", retries={"mode": "standard", "max_attempts": 3}))
 
     assert len(commands(emu)) == 2
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "call", "code"),
+    [
+        ("drs", "DescribeJobs", lambda c: c.describe_jobs(filters={}), "InternalServerException"),
+        ("ssm", "ListCommands", lambda c: c.list_commands(), "InternalServerError"),
+        ("ec2", "DescribeInstances", lambda c: c.describe_instances(), "InternalError"),
+        ("sts", "GetCallerIdentity", lambda c: c.get_caller_identity(), "InternalFailure"),
+        ("dynamodb", "ListTables", lambda c: c.list_tables(), "InternalServerError"),
+    ],
+)
+def test_an_injected_failure_defaults_to_the_services_own_internal_error(emu, service, operation, call, code):
+    emu.admin.faults(fail_next={f"{service}:{operation}": {}})
+    client = emu.client(service, retries=NO_RETRY)
+    strict = StrictResponses(client)  # the code must be one the operation declares or a common one
+
+    assert error_of(lambda: call(client)) == {"code": code, "status": 500}
+    assert strict.seen == [f"{operation}!{code}"]
 
 
 def test_fail_next_disconnect_executes_the_call_and_closes_the_connection(emu):

@@ -118,3 +118,47 @@ def test_a_region_without_drs_makes_the_installer_download_fail(emu):
         in (result["StandardErrorContent"])
     )
     assert "No such file or directory: './aws-replication-installer-init'" in result["StandardOutputContent"]
+
+
+def test_an_install_succeeds_once_drs_is_initialized_in_the_target_region(emu):
+    emu.client("drs", region="eu-west-1").initialize_service()
+    ssm = emu.client("ssm")
+    command_id = ssm.send_command(InstanceIds=[IID], DocumentName=DRS_DOC, Parameters={"Region": ["eu-west-1"]})[
+        "Command"
+    ]["CommandId"]
+    emu.advance(5 + 60 + 20)
+
+    assert invocation(ssm, command_id)["Status"] == "Success"
+    assert instance_ids(source_servers(emu, "eu-west-1")) == [IID]
+
+
+def test_initializing_drs_in_one_account_does_not_initialize_it_in_another(emu):
+    emu.client("drs", region="eu-west-1").initialize_service()
+    ssm = emu.client("ssm")
+    command_id = ssm.send_command(
+        InstanceIds=[IID],
+        DocumentName="DRS-InstallAgentCrossAccount",
+        Parameters={"Region": ["eu-west-1"], "AccountId": [TARGET_ACCOUNT]},
+    )["Command"]["CommandId"]
+    emu.advance(5 + 60)
+
+    result = invocation(ssm, command_id)
+
+    assert result["Status"] == "Failed"
+    assert "not initialized in eu-west-1" in result["StandardErrorContent"]
+
+
+def test_the_source_server_records_the_instances_own_availability_zone(emu):
+    other = "i-0abcdef0123456783"  # EC2 places it in us-east-1b
+    emu.admin.service("ec2", "add-instance", instance_id=other)
+    zone = emu.client("ec2").describe_instances(InstanceIds=[other])["Reservations"][0]["Instances"][0]["Placement"]
+    assert zone["AvailabilityZone"] == "us-east-1b"
+    emu.client("ssm").send_command(InstanceIds=[other], DocumentName=DRS_DOC, Parameters={"Region": ["us-west-2"]})
+    emu.advance(5 + 60 + 20)
+
+    (registered,) = source_servers(emu, "us-west-2")
+    assert registered["sourceCloudProperties"] == {
+        "originAccountID": "123456789012",
+        "originRegion": "us-east-1",
+        "originAvailabilityZone": "us-east-1b",
+    }

@@ -57,6 +57,11 @@ def aggregate(ssm, command_id) -> dict:
     return {k: command[k] for k in keys}
 
 
+def command_status(ssm, command_id) -> tuple[str, str]:
+    command = aggregate(ssm, command_id)
+    return command["Status"], command["StatusDetails"]
+
+
 def test_a_successful_install_goes_pending_in_progress_success_with_counts_at_each_step(make):
     emu, ssm = make({})
     (iid,) = ids(1)
@@ -358,6 +363,29 @@ def test_a_run_shell_script_command_on_windows_is_an_invalid_platform(make):
     assert aggregate(ssm, cid)["Status"] == "Success"
 
 
+def test_a_command_whose_every_invocation_is_undeliverable_or_invalid_platform_is_failed(make):
+    """The guide's command-level details have no Undeliverable or Invalid Platform: the command is Failed."""
+    emu, ssm = make({}, {"platform": "Windows", "platform_name": "Windows"})
+    a, b = ids(2)
+    undeliverable = send(ssm, [a], MaxConcurrency="1")["CommandId"]
+    emu.admin.service("ec2", "remove-instance", instance_id=a)
+    invalid = send(ssm, [b], document="AWS-RunShellScript")["CommandId"]
+    emu.advance(200)
+
+    assert statuses(ssm, undeliverable) == {a: ("Failed", "Undeliverable")}
+    assert command_status(ssm, undeliverable) == ("Failed", "Failed")
+    assert statuses(ssm, invalid) == {b: ("Failed", "InvalidPlatform")}
+    assert command_status(ssm, invalid) == ("Failed", "Failed")
+
+
+def test_a_command_whose_every_invocation_is_access_denied_reports_access_denied(make):
+    emu, ssm = make({"install": "access_denied"})
+    cid = send(ssm, ids(1))["CommandId"]
+    emu.advance(200)
+
+    assert command_status(ssm, cid) == ("Failed", "AccessDenied")
+
+
 def test_the_execution_timeout_parameter_of_run_shell_script_bounds_a_hanging_run(make):
     emu, ssm = make({"install": "hang"})
     (a,) = ids(1)
@@ -391,6 +419,41 @@ def test_a_stopped_instance_shows_connection_lost_and_does_not_run_commands(make
 
     assert info[0]["PingStatus"] == "ConnectionLost"
     assert statuses(ssm, cid) == {a: ("Pending", "Pending")}
+
+
+def test_an_instance_that_stops_reports_its_last_ping_at_the_stop(make):
+    emu, ssm = make({})
+    (a,) = ids(1)
+
+    def ping():
+        (info,) = ssm.describe_instance_information()["InstanceInformationList"]
+        return info["PingStatus"], info["LastPingDateTime"]
+
+    emu.advance(300)
+    _, online_at = ping()
+    emu.admin.service("ec2", "set-instance-state", instance_id=a, state="stopped")
+    emu.advance(600)
+
+    assert ping() == ("ConnectionLost", online_at)  # the agent's last ping was when the instance stopped
+    emu.admin.service("ec2", "set-instance-state", instance_id=a, state="stopping")  # still down: unchanged
+    assert ping() == ("ConnectionLost", online_at)
+    emu.admin.service("ec2", "set-instance-state", instance_id=a, state="running")
+    emu.advance(60)
+    status, pinged = ping()
+    assert status == "Online"
+    assert (pinged - online_at).total_seconds() == 660
+
+
+def test_an_offline_agent_keeps_its_last_ping_when_its_instance_stops(make):
+    emu, ssm = make({})
+    (a,) = ids(1)
+    emu.advance(100)
+    emu.admin.service("ssm", "set-ping-status", instance_id=a, status="ConnectionLost")
+    lost_at = ssm.describe_instance_information()["InstanceInformationList"][0]["LastPingDateTime"]
+    emu.advance(100)
+    emu.admin.service("ec2", "set-instance-state", instance_id=a, state="stopped")
+
+    assert ssm.describe_instance_information()["InstanceInformationList"][0]["LastPingDateTime"] == lost_at
 
 
 def test_plugin_output_is_truncated_like_the_agent_does():

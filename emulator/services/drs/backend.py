@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ...errors import AwsError, ValidationError
 from ...world import Backend
+from ..ec2 import availability_zone
 from .common import (
     MAX_CONCURRENT_JOBS,
     MAX_SERVERS_IN_ACTIVE_JOBS,
@@ -348,25 +349,31 @@ class DrsBackend(Backend):
                 f"Recovery instance {instance.id} did not originate in EC2; reverse replication applies only to "
                 "instances that originated in EC2 (fail back on-premises servers with the Failback Client)"
             )
+        if instance.source_server_id in self._busy:
+            raise conflict(
+                f"Recovery instance {instance.id} takes part in job {self._busy[instance.source_server_id]}; "
+                "wait for it to complete",
+                instance.id,
+                "RECOVERY_INSTANCE",
+            )
         now = self.now()
         source = (self.account_id, self.region, instance.id)
         target = self.resolve_server(server.reversed_arn) if server.reversed_arn else None
         if target is None:
             target = self._create_reversed(server, instance, now)
         elif target.replicating_from != source or target.replication.state in ("STOPPED", "DISCONNECTED"):
-            target.replace_source(self._machine_of(instance, now), self._cloud_here())
+            target.replace_source(self._machine_of(instance, now), self._cloud_here(instance))
             target.backend._by_instance[instance.id] = target.id
             target.replicating_from = source
             target.replication.start(now)
         instance.reversed_target = target.arn
         return {"reversedDirectionSourceServerArn": target.arn}
 
-    def _cloud_here(self) -> dict:
-        return {
-            "originAccountID": self.account_id,
-            "originRegion": self.region,
-            "originAvailabilityZone": f"{self.region}a",
-        }
+    def _cloud_here(self, instance: RecoveryInstance) -> dict:
+        """``sourceCloudProperties`` of a server replicating from ``instance``, an EC2 instance of this Region."""
+        record = self.peer("ec2").get_instance(instance.id)
+        zone = record["availability_zone"] if record else availability_zone(self.region, instance.id)
+        return {"originAccountID": self.account_id, "originRegion": self.region, "originAvailabilityZone": zone}
 
     def _machine_of(self, instance: RecoveryInstance, now: datetime) -> dict:
         props = instance.properties
@@ -393,7 +400,7 @@ class DrsBackend(Backend):
             self.timing("replication_bytes_per_second"),
             now,
             {},
-            cloud=self._cloud_here(),
+            cloud=self._cloud_here(instance),
             direction="FAILBACK" if server.direction == "FAILOVER" else "FAILOVER",
             instance_type=server.instance_type,
         )

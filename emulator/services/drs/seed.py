@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ...fleet import FleetError
+from ..ec2 import availability_zone
 from .common import SOURCE_STEPS, stable_hex
 from .models import GIB, SourceServer, disk_bytes, mac_address, machine_properties
 from .replication import parse_fault
@@ -69,7 +70,8 @@ def registered_server(
     cloud = {
         "originAccountID": source_account,
         "originRegion": source_region,
-        "originAvailabilityZone": f"{source_region}a",
+        "originAvailabilityZone": instance.get("availability_zone")
+        or availability_zone(source_region, instance["instance_id"]),
     }
     rate = backend.timing("replication_bytes_per_second") * float(instance.get("disk_rate_factor") or 1.0)
     return SourceServer(
@@ -135,7 +137,7 @@ class FleetLoader:
             cloud = {
                 "originAccountID": self.fleet.account_id,
                 "originRegion": origin_region,
-                "originAvailabilityZone": f"{origin_region}a",
+                "originAvailabilityZone": availability_zone(origin_region, instance_id),
             }
         machine = machine_properties(
             spec["hostname"],
