@@ -112,6 +112,9 @@ class RecordReplay:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: without TCP_NODELAY every call on a
+            # kept-alive connection waits ~40 ms for the client's delayed ACK (as emulator/server.py says).
+            disable_nagle_algorithm = True
 
             def do_POST(self):  # every DRS/SSM/DynamoDB call is a POST
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -3,9 +3,10 @@
 Statuses: 400 bad input (the message says what to fix), 401 no verified caller,
 403 an install on instances the stack's tag condition excludes, 404 unknown resource
 or route, 405 wrong method, 409 conflict with the current state,
-429 AWS throttling that outlasted the retries, 502 AWS refused or failed a call,
-504 a change may or may not have been applied. A 500 means a bug: it is logged with
-its traceback and answered with the request ID, never with the traceback.
+429 AWS throttling that outlasted the retries, 502 AWS refused or failed a call (or the
+operation it carried out failed), 504 a change may or may not have been applied. A 500
+means a bug: it is logged with its traceback and answered with the request ID, never
+with the traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ansible_collections.drs.orchestration.plugins.module_utils import errors
+from ansible_collections.drs.orchestration.plugins.module_utils import agent_install, errors
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import (
     Clients,
     error_code,
@@ -58,6 +59,10 @@ class App:
         self.table_name = environ.get("AGENT_INSTALLATIONS_TABLE") or None
         self.ttl_days = int(environ.get("INSTALL_TTL_DAYS") or 90)
         self.document_name = environ.get("INSTALL_DOCUMENT_NAME") or None
+        # The documents whose commands GET .../status reports (the stack's installDocumentNames, the
+        # modules may send any of them): any other command, and its output, is not this API's to show.
+        documents = [d.strip() for d in (environ.get("INSTALL_DOCUMENT_NAMES") or "").split(",") if d.strip()]
+        self.install_documents = frozenset([self.document_name or agent_install.DEFAULT_DOCUMENT, *documents])
         # The stack's installInstanceTagKey/Value: the Lambda role may SendCommand only to
         # instances carrying this tag, so an AccessDenied most likely means an untagged one.
         tag_key = environ.get("INSTALL_INSTANCE_TAG_KEY") or None
@@ -127,7 +132,9 @@ def _core_error(exc):
         return HttpError(502, exc.message, "IncompleteRead", {"errors": exc.details.get("errors") or []})
     if isinstance(exc, errors.AmbiguousCallError | errors.WaitTimeout):
         return HttpError(504, exc.message, "Ambiguous", details)
-    return HttpError(400, exc.message, type(exc).__name__, details)
+    # Any other core error is an operation AWS carried out and failed (a launch that failed, a
+    # table the role may not read ...): not the caller's input, so never a 4xx.
+    return HttpError(502, exc.message, "OperationFailed", details)
 
 
 def _aws_error(exc):

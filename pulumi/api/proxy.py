@@ -144,6 +144,11 @@ class Request:
             body = json.loads(raw)
         except (ValueError, TypeError) as exc:
             raise bad_request(f"The request body is not valid JSON: {exc}.") from None
+        except RecursionError:  # the decoder recurses once per nested array or object
+            raise bad_request(
+                "The request body nests arrays or objects too deeply to be read; send the flat JSON object the "
+                "route documents."
+            ) from None
         if not isinstance(body, dict):
             raise bad_request(f"The request body must be a JSON object, got {type(body).__name__}.")
         return body

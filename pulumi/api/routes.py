@@ -19,6 +19,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils import (
     replication,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import error_code
+from ansible_collections.drs.orchestration.plugins.module_utils.errors import NotFoundError
 from ansible_collections.drs.orchestration.plugins.module_utils.tracking import TrackingTable
 from ansible_collections.drs.orchestration.plugins.module_utils.validation import check_ids
 
@@ -82,8 +83,9 @@ def replication_summary(app, request):
 def parse_tags(value):
     """``tags`` as the brief sends it (``"K=V,K=V"``) or as an object, into a mapping.
 
-    Only the text form is parsed here; what characters a key or value may hold is the
-    core's rule (it rejects ``,`` and ``=`` inside them).
+    Only the text form is parsed here (spaces around keys and values dropped, as the
+    contract's pattern allows); what characters a key or value may hold is the core's
+    rule (``agent_install._check_tags``; openapi.yaml's tags schema says the same).
     """
     if value is None or value == "":
         return {}
@@ -97,11 +99,12 @@ def parse_tags(value):
     tags = {}
     for pair in value.split(","):
         key, sep, tag_value = pair.partition("=")
-        if not sep or not key.strip() or "=" in tag_value:
+        key, tag_value = key.strip(" "), tag_value.strip(" ")
+        if not sep or not key or "=" in tag_value:
             raise bad_request(f'tags: {pair!r} is not Key=Value; write tags as "Environment=Production,App=Web".')
-        if key.strip() in tags:
-            raise bad_request(f"tags: the key {key.strip()!r} is given twice.")
-        tags[key.strip()] = tag_value.strip()
+        if key in tags:
+            raise bad_request(f"tags: the key {key!r} is given twice.")
+        tags[key] = tag_value
     return tags
 
 
@@ -168,16 +171,28 @@ def _record_install(app, sent, target_region, user):
 
 
 def install_status(app, request):
-    """GET /agent/install/{commandId}/status; a finished command's record gets its final status."""
+    """GET /agent/install/{commandId}/status; a finished command's record gets its final status.
+
+    Only agent installs: a command of an install document (``app.install_documents``) or one
+    the tracking table recorded. Any other SSM command of the account is answered exactly
+    like an unknown one (404, same message): its status and output are not this API's to show.
+    """
     command_id = request.path_param("commandId")
     region = region_of(app, request.query_value("region"))
-    status = agent_install.install_status(app.clients_for(region), command_id)
-    record = None
-    if app.table_name:
-        table = TrackingTable(app.clients.writer("dynamodb"), app.table_name)
-        record = table.get(command_id)
+    clients = app.clients_for(region)
+    status = agent_install.install_status(clients, command_id)
+    table = TrackingTable(app.clients.writer("dynamodb"), app.table_name) if app.table_name else None
+    record = table.get(command_id) if table else None
+    if record is None and status.get("document_name") not in app.install_documents:
+        LOG.warning("status of %s refused: document %s is no install document", command_id, status.get("document_name"))
+        # The core's message for an unknown command (agent_install.install_status), word for word.
+        raise NotFoundError(
+            f"No SSM command {command_id} in {clients.region or 'this region'}: check the ID and the region "
+            "(SSM keeps command history for 30 days)."
+        )
+    if record:
         overall = status["overall_status"]
-        if record and overall in TERMINAL_INSTALL_STATUSES and record.get("Status") != overall:
+        if overall in TERMINAL_INSTALL_STATUSES and record.get("Status") != overall:
             table.update_status(command_id, overall, summary=status.get("summary"))
             record["Status"] = overall
     return 200, shapes.install_status(status, record)

@@ -92,6 +92,8 @@ class RestApi(pulumi.ComponentResource):
                     "ALLOWED_REGIONS": ",".join(settings.allowed_regions),
                     "INSTALL_TTL_DAYS": str(settings.install_ttl_days),
                     "INSTALL_DOCUMENT_NAME": settings.install_documents[0],
+                    # GET .../status reports the commands of these documents only (and recorded ones).
+                    "INSTALL_DOCUMENT_NAMES": ",".join(settings.install_documents),
                     # The role's SendCommand tag condition, for the 403 a refused install gets.
                     **(
                         {

@@ -19,8 +19,9 @@ The chain, each link explicit and checked by ``pulumi/tests/test_iam_policies.py
    then limited to the allowed regions with ``aws:RequestedRegion``.
 4. Conditions where the resource alone is too broad: the EC2 actions DRS performs with
    the caller's permissions only through an AWS service (``aws:ViaAWSService``, as
-   AWS's own DRS policies do), ``iam:PassRole`` only to EC2, ``drs:TagResource`` only
-   while StartRecovery / StartFailbackLaunch create a job (``drs:CreateAction``).
+   AWS's own DRS policies do for most of them), ``iam:PassRole`` only to EC2,
+   ``drs:TagResource`` only while StartRecovery / StartFailbackLaunch create a job
+   (``drs:CreateAction``).
 
 Pure Python (no Pulumi import): the IAM component renders these documents once the
 account, partition and table ARN are known.
@@ -233,10 +234,12 @@ RESOURCES = {
     },
 }
 # Every other action takes no resource type in the SAR: Resource "*", region-limited.
-# The EC2_ACCOUNT actions are all SAR dependencies the core never calls itself: DRS sends
-# them with the caller's permissions (forward access sessions), so they are allowed only
-# through an AWS service (aws:ViaAWSService), the condition AWS's managed policy
-# AWSElasticDisasterRecoveryConsoleFullAccess puts on the same EC2 write actions.
+# The EC2_ACCOUNT actions (19 writes and DescribeInstanceAttribute) are all SAR dependencies
+# the core never calls itself: DRS sends them with the caller's permissions (forward access
+# sessions), so they are allowed only through an AWS service (aws:ViaAWSService). AWS's
+# AWSElasticDisasterRecoveryConsoleFullAccess(_v2) puts that condition on the instance,
+# volume, snapshot and security group writes, not on the launch template writes nor on
+# DescribeInstanceAttribute: here the condition is stricter than AWS's.
 
 # Services whose calls carry a region (aws:RequestedRegion applies); IAM is global.
 GLOBAL_PREFIXES = frozenset({"iam"})

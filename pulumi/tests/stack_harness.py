@@ -204,6 +204,7 @@ def handler_app(emu, table=True, regions=API_REGIONS, env=None):
         "ALLOWED_REGIONS": ",".join(regions),
         "INSTALL_TTL_DAYS": "90",
         "INSTALL_DOCUMENT_NAME": "AWSDisasterRecovery-InstallDRAgentOnInstance",
+        "INSTALL_DOCUMENT_NAMES": "AWSDisasterRecovery-InstallDRAgentOnInstance",
     }
     if table:
         environ["AGENT_INSTALLATIONS_TABLE"] = TABLE_NAME

@@ -10,12 +10,15 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from api import routes
 from stack_harness import TABLE_NAME
 
+from ansible_collections.drs.orchestration.plugins.module_utils import agent_install, errors
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
+from ansible_collections.drs.orchestration.plugins.module_utils.tracking import TrackingTable
 
 DOCUMENT = "AWSDisasterRecovery-InstallDRAgentOnInstance"
 WEB1, WEB2 = "i-0123456789abcdef0", "i-0123456789abcdef1"
@@ -196,6 +199,66 @@ def test_install_status_with_a_malformed_command_id_is_400(api_factory):
     assert sent(api, "ssm", "ListCommands") == []
 
 
+def _without_request_id(response):
+    return {k: v for k, v in response.json.items() if k != "requestId"}
+
+
+def test_install_status_of_another_documents_command_is_404_like_an_unknown_one(api_factory):
+    """Not an install, not recorded: the route shows neither the command nor its output."""
+    api = api_factory(INSTALL_FLEET)
+    command_id = api.emu.client("ssm").send_command(
+        InstanceIds=[WEB1], DocumentName="AWS-RunShellScript", Parameters={"commands": ["cat /etc/app/secret.conf"]}
+    )["Command"]["CommandId"]
+    api.emu.advance(300)
+    refused = api.get(f"/agent/install/{command_id}/status")
+    assert_error(refused, 404, f"No SSM command {command_id} in us-east-1")
+    unknown_id = "0b9f8a30-1111-4222-8333-944445555666"
+    unknown = api.get(f"/agent/install/{unknown_id}/status")
+    assert _without_request_id(refused) == {
+        k: v.replace(unknown_id, command_id) if k == "error" else v for k, v in _without_request_id(unknown).items()
+    }
+    assert "RunShellScript" not in refused.get_data(as_text=True)
+
+
+CUSTOM_INSTALL = {
+    **INSTALL_FLEET,
+    "documents": [
+        {"name": "Custom-InstallDRAgent", "installs_drs_agent": True, "parameters": [{"Name": "Region"}]},
+        {"name": "Custom-Inventory", "parameters": [{"Name": "Region"}]},
+    ],
+}
+
+
+def test_install_status_reports_commands_of_every_install_document_of_the_stack(api_factory):
+    api = api_factory(CUSTOM_INSTALL, env={"INSTALL_DOCUMENT_NAMES": f"{DOCUMENT},Custom-InstallDRAgent"})
+    ssm = api.emu.client("ssm")
+    install = ssm.send_command(
+        InstanceIds=[WEB1], DocumentName="Custom-InstallDRAgent", Parameters={"Region": ["us-west-2"]}
+    )["Command"]["CommandId"]
+    other = ssm.send_command(InstanceIds=[WEB1], DocumentName="Custom-Inventory", Parameters={"Region": ["x"]})[
+        "Command"
+    ]["CommandId"]
+    response = api.get(f"/agent/install/{install}/status")
+    assert response.status_code == 200, response.json
+    assert response.json["documentName"] == "Custom-InstallDRAgent"
+    assert_error(api.get(f"/agent/install/{other}/status"), 404, f"No SSM command {other}")
+
+
+def test_install_status_reports_a_command_the_tracking_table_recorded(api_factory):
+    """A recorded command is one this API or the modules sent as an install, whatever its document."""
+    api = api_factory(CUSTOM_INSTALL)
+    command_id = api.emu.client("ssm").send_command(
+        InstanceIds=[WEB1], DocumentName="Custom-InstallDRAgent", Parameters={"Region": ["us-west-2"]}
+    )["Command"]["CommandId"]
+    assert_error(api.get(f"/agent/install/{command_id}/status"), 404, f"No SSM command {command_id}")
+    TrackingTable(api.emu.client("dynamodb"), TABLE_NAME).record_command(
+        command_id, [WEB1], "us-west-2", "Pending", created_by="ops@example.com"
+    )
+    response = api.get(f"/agent/install/{command_id}/status")
+    assert response.status_code == 200, response.json
+    assert (response.json["documentName"], response.json["createdBy"]) == ("Custom-InstallDRAgent", "ops@example.com")
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
@@ -218,6 +281,8 @@ def test_install_status_with_a_malformed_command_id_is_400(api_factory):
         ({"instanceIds": [WEB1], "targetRegion": "us-west-2", "tags": "A=b=c"}, "is not Key=Value"),
         ({"instanceIds": [WEB1], "targetRegion": "us-west-2", "tags": {"A": "x,y"}}, "tags"),
         ({"instanceIds": [WEB1], "targetRegion": "us-west-2", "force": True}, "Unknown field(s) in the request body"),
+        ("[" * 100_000 + "]" * 100_000, "nests arrays or objects too deeply"),
+        ('{"instanceIds": ' + "[" * 100_000 + "]" * 100_000 + ', "targetRegion": "us-west-2"}', "too deeply"),
     ],
 )
 def test_bad_install_requests_are_400_and_send_nothing(api_factory, body, fragment):
@@ -230,6 +295,62 @@ def test_bad_install_requests_are_400_and_send_nothing(api_factory, body, fragme
         response = api.post("/agent/install", body)
     assert_error(response, 400, fragment)
     assert sent(api, "ssm", "SendCommand") == []
+
+
+def _tags_schema():
+    contract = yaml.safe_load((Path(__file__).parents[1] / "openapi.yaml").read_text())
+    return contract["components"]["schemas"]["InstallRequest"]["properties"]["tags"]
+
+
+# (tags, whether the handler accepts them): the contract's tags schema must say the same.
+TAG_SAMPLES = [
+    ("Env=Prod,App=Web", True),
+    ("Env=Prod, App = Web Server ", True),
+    ("", True),
+    ("a:b/c@d+e.f-g_h=1", True),
+    ({"Env": "Prod", "Team": " Data Eng "}, True),
+    (",".join(f"K{n}=v" for n in range(21)), True),
+    (",".join(f"K{n}=v" for n in range(22)), False),
+    ({f"K{n}": "v" for n in range(21)}, True),
+    ({f"K{n}": "v" for n in range(22)}, False),
+    ("K=" + "v" * 50, True),
+    ("K=" + "v" * 51, False),
+    ({"K": "v" * 50}, True),
+    ({"K": "v" * 51}, False),
+    ("k" * 51 + "=v", False),
+    ("Env=Prod;rm", False),
+    ('Env="Prod"', False),
+    ("Env=Prod,", False),
+    ("Env=  ", False),
+    ("\tEnv=Prod", False),
+    ("Env Name=Prod", False),
+    ({"Env": "a,b"}, False),
+    ({"Env": "a=b"}, False),
+    ({"Env": ""}, False),
+    ({"Env": "caf\u00e9"}, False),
+]
+
+
+@pytest.mark.parametrize(("tags", "accepted"), TAG_SAMPLES)
+def test_the_contracts_tags_schema_accepts_what_the_handler_accepts(api_factory, tags, accepted):
+    schema_accepts = jsonschema.Draft4Validator(_tags_schema()).is_valid(tags)
+    assert schema_accepts == accepted
+    api = api_factory(INSTALL_FLEET)
+    response = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-west-2", "tags": tags})
+    assert response.status_code == (202 if accepted else 400), response.json
+
+
+@pytest.mark.parametrize("tags", ["aws:team=dr", "AWS:Team=dr", "Env=a,Env=b", {"aws:team": "dr"}, {"Env Name": "x"}])
+def test_tags_the_schema_cannot_refuse_are_refused_by_the_handler_as_its_description_says(api_factory, tags):
+    """A reserved prefix, a repeated key, an object's key (OpenAPI 3.0 has no propertyNames)."""
+    assert jsonschema.Draft4Validator(_tags_schema()).is_valid(tags)
+    api = api_factory(INSTALL_FLEET)
+    response = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-west-2", "tags": tags})
+    assert_error(response, 400, "tags")
+
+
+def test_the_contracts_tag_limit_is_the_install_documents():
+    assert _tags_schema()["oneOf"][1]["maxProperties"] == agent_install.MAX_TAGS == 21
 
 
 def test_install_without_a_verified_caller_is_401_and_sends_nothing(api_factory):
@@ -579,3 +700,29 @@ def test_list_limits_of_the_handler_are_the_contracts():
         limits[ref["name"]] = ref["schema"].get("maxItems")
     assert limits["regions"] == routes.MAX_REGIONS
     assert limits["sourceServerIds"] == limits["recoveryInstanceIds"] == routes.MAX_IDS
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (errors.InputError("isDrill: bad."), 400, "ValidationError"),
+        (errors.NotFoundError("No recovery instance."), 404, "NotFound"),
+        (errors.ConflictError("Not ready for failback."), 409, "Conflict"),
+        (errors.WaitTimeout("Still launching after 600 s."), 504, "Ambiguous"),
+        (errors.AmbiguousCallError("StartRecovery may have run."), 504, "Ambiguous"),
+        # What is left is an operation AWS carried out and failed: not the caller's input.
+        (
+            errors.DrsOrchestrationError("1 of 1 source server(s) failed to launch in us-west-2."),
+            502,
+            "OperationFailed",
+        ),
+    ],
+)
+def test_core_errors_map_to_the_status_of_their_kind(api_factory, monkeypatch, error, status, code):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(routes.failback, "launch_failback", fail)
+    api = api_factory(FAILBACK_FLEET)
+    body = assert_error(api.post("/recovery-instances/i-0aaaaaaaaaaaaaaa1/failback", {"isDrill": True}), status)
+    assert (body["code"], body["error"]) == (code, error.message)

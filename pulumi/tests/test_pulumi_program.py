@@ -227,6 +227,7 @@ def test_lambda_runs_the_handler_on_python_3_13_with_table_and_regions(stack):
         "ALLOWED_REGIONS": "us-east-1,us-west-2",
         "INSTALL_TTL_DAYS": "90",
         "INSTALL_DOCUMENT_NAME": "AWSDisasterRecovery-InstallDRAgentOnInstance",
+        "INSTALL_DOCUMENT_NAMES": "AWSDisasterRecovery-InstallDRAgentOnInstance",
     }
     assert function["loggingConfig"] == {"logFormat": "JSON", "logGroup": "/aws/lambda/drs-orchestration-api-test"}
 
@@ -235,6 +236,14 @@ def test_lambda_knows_the_install_tag_condition_of_its_role():
     stack = deploy({**BASE_CONFIG, "installInstanceTagKey": "dr:enabled", "installInstanceTagValue": "true"}, "tag")
     variables = stack.one(FUNCTION).inputs["environment"]["variables"]
     assert (variables["INSTALL_INSTANCE_TAG_KEY"], variables["INSTALL_INSTANCE_TAG_VALUE"]) == ("dr:enabled", "true")
+
+
+def test_lambda_knows_every_install_document_whose_status_it_may_report():
+    documents = ["AWSDisasterRecovery-InstallDRAgentOnInstance", "Custom-InstallDRAgent"]
+    stack = deploy({**BASE_CONFIG, "installDocumentNames": documents}, "documents")
+    variables = stack.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables["INSTALL_DOCUMENT_NAME"] == documents[0]  # the one it sends
+    assert variables["INSTALL_DOCUMENT_NAMES"] == ",".join(documents)
 
 
 def test_stack_exports_url_table_roles_and_user_pool(stack):
