@@ -50,6 +50,7 @@ from .recovery_instances import (
     TROUBLE_REPLICATION_STATES,
     arn_account,
     describe_raw,
+    in_this_cycle,
     is_gone,
     launched_from_reversed,
     normalize_recovery_instance,
@@ -59,7 +60,6 @@ from .recovery_instances import (
     reversed_active,
     reversed_server_view,
     reversed_unknown,
-    since_replication_started,
     sort_records,
 )
 from .timeutil import parse_datetime
@@ -264,7 +264,9 @@ class Assessment:
 def _failback_instance_for(view, candidates, drill, any_kind=False):
     """The live failback instance launched from the reversed-direction server in this cycle.
 
-    Of the requested kind (drill or not); with ``any_kind``, of the other kind when there is
+    This cycle: from the recovery instance's launch on (:func:`in_this_cycle`; a failback
+    instance's point in time is a snapshot of the reversed-direction server, taken while it
+    replicated this instance). Of the requested kind (drill or not); with ``any_kind``, of the other kind when there is
     none of the requested one (a production failback ends the cycle whatever is asked next).
     """
     if view is None:
@@ -274,7 +276,7 @@ def _failback_instance_for(view, candidates, drill, any_kind=False):
         matching = [
             f
             for f in candidates.get(view["source_server_id"], ())
-            if bool(f["is_drill"]) == kind and not is_gone(f) and since_replication_started(view, f["point_in_time"])
+            if bool(f["is_drill"]) == kind and not is_gone(f) and in_this_cycle(view, f["point_in_time"])
         ]
         preferred = [f for f in matching if f["recovery_instance_id"] == view.get("recovery_instance_id")]
         if preferred or matching:
@@ -285,8 +287,37 @@ def _failback_instance_for(view, candidates, drill, any_kind=False):
 def _listed(view, candidates, drill):
     """True when DRS lists a failback instance of this kind from this cycle, live or not."""
     return any(
-        bool(f["is_drill"]) == drill and since_replication_started(view, f["point_in_time"])
+        bool(f["is_drill"]) == drill and in_this_cycle(view, f["point_in_time"])
         for f in candidates.get(view["source_server_id"], ())
+    )
+
+
+def _production_done(view, launch, candidates):
+    """Why a production failback of this cycle counts as launched though no live failback instance of it is listed.
+
+    The workload moved back once (DRS lists a production failback instance of this cycle
+    that is gone, or the reversed-direction server's last launch is a production one of this
+    cycle that launched): launching again would start a second copy of it in the origin
+    Region, so it is never done. None when neither is the case.
+    """
+    if view is None:
+        return None
+    server, region = view["source_server_id"], view["region"]
+    gone = [f for f in candidates.get(server, ()) if not f["is_drill"] and in_this_cycle(view, f["point_in_time"])]
+    if gone:
+        what = f"its failback instance {gone[0]['recovery_instance_id']} is {gone[0]['ec2_instance_state']}"
+    elif (
+        launch.get("type") == "RECOVERY"
+        and launch.get("status") in ("LAUNCHED", "TERMINATED")
+        and in_this_cycle(view, launch.get("initiated"))
+    ):
+        what = f"DRS lists no failback instance of job {launch.get('job_id')} ({launch.get('status')})"
+    else:
+        return None
+    return (
+        f"a production failback of it was already launched from {server} in {region} ({what}) and a production "
+        f"failback is never launched twice: check the workload in {region}; to launch one again on purpose, "
+        f"recover {server} in {region} with drs_recovery (drill: false, relaunch: true)"
     )
 
 
@@ -307,14 +338,13 @@ def assess_aws(record, candidates, drill, own_jobs, any_kind=False, followed=())
         ``drill`` says, and must not be reversed again)
     :param followed: job IDs of the launches this run started, re-attached to or saw running.
         Only such a launch, reported LAUNCHED while DRS does not list its failback instance
-        (yet), holds the instance at ``launching``; an older one says nothing (its instance may
-        have been removed from DRS since), and the failback is launched again.
+        (yet), holds the instance at ``launching``. An older drill launch says nothing (its
+        instance may have been removed from DRS since), and the drill is launched again; an
+        older production launch of this cycle is ``launched`` (:func:`_production_done`).
     """
     view = own_reversed_server(record)
     launch = (view or {}).get("last_launch") or {}
-    ours = launch.get("type") == ("DRILL" if drill else "RECOVERY") and since_replication_started(
-        view, launch.get("initiated")
-    )
+    ours = launch.get("type") == ("DRILL" if drill else "RECOVERY") and in_this_cycle(view, launch.get("initiated"))
     if ours and launch.get("status") in ACTIVE_LAUNCH_STATUSES:
         return Assessment(record, "launching", job_id=launch.get("job_id"))
     failback = _failback_instance_for(view, candidates, drill, any_kind)
@@ -343,6 +373,9 @@ def assess_aws(record, candidates, drill, own_jobs, any_kind=False, followed=())
             pending=f"Wait for DRS to list the failback instance launched by job {launch.get('job_id')} "
             f"from {view['source_server_id']} in {view['region']}.",
         )
+    done = _production_done(view, launch, candidates) if (not drill or any_kind) else None
+    if done:
+        return Assessment(record, "launched", problem=done, job_id=launch.get("job_id"))
     if ours and launch.get("status") == "FAILED" and launch.get("job_id") in own_jobs:
         return Assessment(
             record,
@@ -585,6 +618,7 @@ class FailbackRun:
         self.reattached = []  # launches found running (started by an interrupted run), not sent again
         self.followed_jobs = set()  # launch jobs this run saw running (own_jobs: the ones it started)
         self.selected = None  # recovery instance IDs, fixed by the first observation
+        self.launch_times = {}  # recovery instance ID -> its launch job's creation time (read_context)
         self.before = {}
         # What this run sent, for the rest of the run: DRS may show the effect late, and a
         # call is never sent twice because a read did not show it yet.
@@ -599,10 +633,13 @@ class FailbackRun:
         request = self.request
         by_source = self.selected is None and bool(request.source_server_ids)
         if by_source:
-            context = read_context(self.clients, self.region, source_server_ids=request.source_server_ids)
+            context = read_context(
+                self.clients, self.region, source_server_ids=request.source_server_ids, launch_times=self.launch_times
+            )
         else:
             ids = self.selected or request.recovery_instance_ids
-            context = read_context(self.clients, self.region, recovery_instance_ids=ids)
+            context = read_context(self.clients, self.region, recovery_instance_ids=ids, launch_times=self.launch_times)
+        self.launch_times.update(context["launch_times"])  # a launch time never changes: read once per run
         records = {
             r["recovery_instance_id"]: r
             for r in (
@@ -613,6 +650,7 @@ class FailbackRun:
                     context["sources"],
                     context["reversed"],
                     context["reversed_regions"],
+                    context["launch_times"],
                 )
                 for item in context["items"]
             )
@@ -1072,6 +1110,11 @@ class FailbackRun:
             clock=self.clock,
             sleep=self.sleep,
             relaunch=True,
+            not_ready_advice=(
+                "These are the reversed-direction source servers to fail back from: wait until their job ends "
+                "(drs_job_info) or their replication is CONTINUOUS again (drs_replication_info in "
+                f"{call['region']}), then run the failback again; it sends only what is still needed."
+            ),
         )
         jobs = _job_ids(result)
         self.own_jobs.update(jobs)

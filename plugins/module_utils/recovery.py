@@ -8,8 +8,12 @@ selected server is classified first (:func:`plan_launch`):
 * ``reattach``: it is already in a PENDING/STARTED launch job of the same kind. DRS
   runs one job per source server, and this is how an interrupted run is resumed:
   the job it started is waited for, nothing is launched twice;
+* ``wait``: it is in a running TERMINATE job (the termination of its instances, for
+  example by the previous run of the drill role): the run waits for that job, then
+  classifies the server again (DRS refuses a launch while it runs);
 * ``present``: it already has a live recovery instance of the same kind (drill or
-  not) and ``relaunch`` is off;
+  not) from its current replication cycle (:func:`earlier_cycle_instances`) and
+  ``relaunch`` is off;
 * ``not_ready``: it cannot be launched now (replication not CONTINUOUS, no recovery
   snapshot, or busy in another kind of job); such servers are reported, and unless
   the caller says to skip them nothing is launched;
@@ -39,7 +43,7 @@ import time
 from .aws import chunked, error_code, error_message, is_ambiguous, paginate, retry_throttled
 from .errors import AmbiguousCallError, ConflictError, DrsOrchestrationError, InputError, NotFoundError, WaitTimeout
 from .jobs import describe_job_log_items, describe_jobs, job_record, recent_jobs, servers_in_jobs, wait_for_jobs
-from .timeutil import isoformat
+from .timeutil import isoformat, parse_datetime
 from .validation import check_ids, check_range
 from .waiter import wait_for
 
@@ -204,6 +208,90 @@ def check_snapshots(clients, region, snapshot_ids, server_ids):
     return dict(snapshot_ids)
 
 
+def replication_started(server):
+    """When the server's current data replication started (``dataReplicationInitiation.startDateTime``), or None."""
+    info = server.get("dataReplicationInfo") or {}
+    return parse_datetime((info.get("dataReplicationInitiation") or {}).get("startDateTime"))
+
+
+def cycle_starts(servers, raw_instances):
+    """``{source_server_id: when its current replication cycle began}`` for the servers DRS shows failed back since.
+
+    A server's recovery cycle (recovery, then failback) ends with the failback; what was
+    launched before belongs to that earlier cycle:
+
+    * on premises: the recovery instance that was failed back reaches ``failback.state``
+      FAILBACK_COMPLETED; the next cycle begins with that failback
+      (``failback.failbackInitiationTime``);
+    * origin AWS: the failback ends with re-protection, ``ReverseReplication`` of the failback
+      instance, after which the source server replicates that instance: its replication
+      starts again (``dataReplicationInitiation.startDateTime``). Only a server that names a
+      reversed-direction source server (``reversedDirectionSourceServerArn``) was ever
+      reversed, so only such a server's replication start begins a cycle. DRS does not tell
+      a replication stopped and started by hand (StopReplication, StartReplication) from
+      one restarted by re-protection: both begin a cycle.
+    """
+    starts = {}
+    for server in servers:
+        start = replication_started(server) if server.get("reversedDirectionSourceServerArn") else None
+        if start is not None:
+            starts[server["sourceServerID"]] = start
+    for item in raw_instances:
+        failback = item.get("failback") or {}
+        at = parse_datetime(failback.get("failbackInitiationTime"))
+        if failback.get("state") == "FAILBACK_COMPLETED" and at is not None:
+            sid = item.get("sourceServerID")
+            starts[sid] = max(starts.get(sid, at), at)
+    return starts
+
+
+def earlier_cycle_instances(clients, region, servers, raw_instances, known_jobs, drill):
+    """IDs of the servers' ``drill``-kind instances that belong to an earlier recovery cycle (:func:`cycle_starts`).
+
+    Such an instance does not make its server ``present``: it holds data from before the
+    failback, and a second disaster needs a new recovery (or drill) from the current data.
+    An instance counts from its launch, its launch job's creation (the recent jobs already
+    read, else the server's ``lifeCycle.lastLaunch`` when it names that job, else one
+    DescribeJobs by job ID), never from its point in time: an instance recovered from an
+    older snapshot in the current cycle is current. An on-premises instance that was failed
+    back (FAILBACK_COMPLETED) is always of an earlier cycle. When the launch job is no
+    longer known the point in time stands for the launch (it is never later).
+    """
+    starts = cycle_starts(servers, raw_instances)
+    by_id = {s["sourceServerID"]: s for s in servers}
+    created = {j["job_id"]: parse_datetime(j["creation_time"]) for j in known_jobs}
+    earlier, unknown = set(), []
+    for item in raw_instances:
+        rid, sid, job = item.get("recoveryInstanceID"), item.get("sourceServerID"), item.get("jobID")
+        if bool(item.get("isDrill")) != bool(drill):
+            continue
+        if (item.get("failback") or {}).get("state") == "FAILBACK_COMPLETED":
+            earlier.add(rid)
+            continue
+        start = starts.get(sid)
+        point_in_time = parse_datetime(item.get("pointInTimeSnapshotDateTime"))
+        if start is None or (point_in_time is not None and point_in_time >= start):
+            continue  # no cycle ended, or launched after the cycle began (never before its point in time)
+        last = ((by_id.get(sid) or {}).get("lifeCycle") or {}).get("lastLaunch") or {}
+        launched = created.get(job) or (
+            parse_datetime((last.get("initiated") or {}).get("apiCallDateTime"))
+            if job and last_launch_job_id(by_id.get(sid) or {}) == job
+            else None
+        )
+        if launched is None and job:
+            unknown.append(item)
+        elif (launched or point_in_time) is not None and (launched or point_in_time) < start:
+            earlier.add(rid)
+    if unknown:
+        jobs = describe_jobs(clients, region, job_ids=sorted({i["jobID"] for i in unknown}))
+        created = {j["job_id"]: parse_datetime(j["creation_time"]) for j in jobs}
+        for item in unknown:
+            launched = created.get(item["jobID"]) or parse_datetime(item.get("pointInTimeSnapshotDateTime"))
+            if launched is not None and launched < starts[item["sourceServerID"]]:
+                earlier.add(item["recoveryInstanceID"])
+    return earlier
+
+
 def _has_snapshot(reader, server_id):
     page = reader.describe_recovery_snapshots(sourceServerID=server_id, order="DESC", maxResults=1)
     return bool(page.get("items"))
@@ -225,25 +313,38 @@ def plan_launch(
     require_continuous=True,
     has_snapshot=None,
     servers_per_job=MAX_SERVERS_PER_JOB,
+    earlier_cycle=frozenset(),
 ):
     """Classify every server (see the module docstring) and batch the ones to launch.
 
     Pure: takes what was read from DRS, returns ``{"servers": [...], "reattach": [...],
-    "new_jobs": [[server IDs], ...]}``; the order of ``servers`` is kept everywhere.
+    "wait_for": [TERMINATE job IDs], "new_jobs": [[server IDs], ...]}``; the order of
+    ``servers`` is kept everywhere.
+
+    :param earlier_cycle: IDs of instances of an earlier recovery cycle
+        (:func:`earlier_cycle_instances`): they do not make their server ``present``
     """
     initiator = LAUNCH_INITIATORS[bool(drill)]
     has_snapshot = has_snapshot or {}
-    entries, reattach, launch = [], {}, []
+    entries, reattach, launch, wait_for = [], {}, [], []
     for server in servers:
         sid = server["sourceServerID"]
         state = replication_state(server)
         entry = {"source_server_id": sid, "hostname": hostname(server), "replication_state": state}
         job = active_by_server.get(sid)
-        kind_instances = [i for i in instances_by_server.get(sid, ()) if i["is_drill"] == bool(drill) and is_live(i)]
+        live = [i for i in instances_by_server.get(sid, ()) if i["is_drill"] == bool(drill) and is_live(i)]
+        kind_instances = [i for i in live if i["recovery_instance_id"] not in earlier_cycle]
         if job is not None:
             if job["type"] == "LAUNCH" and job["initiated_by"] == initiator:
                 entry.update(action="reattach", job_id=job["job_id"])
                 reattach.setdefault(job["job_id"], []).append(sid)
+            elif job["type"] == "TERMINATE":
+                entry.update(
+                    action="wait",
+                    job_id=job["job_id"],
+                    reason=f"in job {_job_label(job)}: planned again once it completes",
+                )
+                wait_for += [job["job_id"]] if job["job_id"] not in wait_for else []
             else:
                 entry.update(action="not_ready", reason=f"in job {_job_label(job)}: wait for it to finish")
         elif kind_instances and not relaunch:
@@ -258,10 +359,14 @@ def plan_launch(
             entry.update(action="launch")
         if entry["action"] == "launch":
             launch.append(sid)
+            earlier = [i["recovery_instance_id"] for i in live if i["recovery_instance_id"] in earlier_cycle]
+            if earlier and not relaunch:
+                entry["earlier_cycle_instance_ids"] = earlier
         entries.append(entry)
     return {
         "servers": entries,
         "reattach": [{"job_id": j, "source_server_ids": ids} for j, ids in reattach.items()],
+        "wait_for": wait_for,
         "new_jobs": chunked(launch, servers_per_job),
     }
 
@@ -493,6 +598,23 @@ def _server_results(plan, jobs, instances):
     return results
 
 
+NOT_READY_ADVICE = "Wait until they are ready, or set skip_not_ready: true to launch the others."
+
+
+def _wait_for_terminations(clients, region, plan, deadline, interval, clock, sleep):
+    """Wait for the running TERMINATE jobs that hold servers to launch (``wait`` in the plan); nothing is sent."""
+    held = [e["source_server_id"] for e in plan["servers"] if e["action"] == "wait"]
+    try:
+        wait_for_jobs(clients, region, plan["wait_for"], max(0.0, deadline - clock()), interval, clock, sleep)
+    except WaitTimeout as exc:
+        raise WaitTimeout(
+            f"{exc.message} Source server(s) {_shown(held)} are in these TERMINATE job(s) and are launched only once "
+            "they complete (DRS runs one job per source server). Nothing was launched; run again later.",
+            plan={"reattach": plan["reattach"], "new_jobs": plan["new_jobs"], "wait_for": plan["wait_for"]},
+            servers=plan["servers"],
+        ) from None
+
+
 def launch_recovery(
     clients,
     region,
@@ -512,6 +634,7 @@ def launch_recovery(
     skip_not_ready=False,
     servers_per_job=MAX_SERVERS_PER_JOB,
     max_concurrent_jobs=CONCURRENT_JOB_QUOTA - 1,
+    not_ready_advice=NOT_READY_ADVICE,
 ):
     """Make sure the servers have drill (``drill=True``) or recovery instances: launch, re-attach, wait.
 
@@ -533,6 +656,8 @@ def launch_recovery(
         any server that is not ready stops the run before anything is sent
     :param servers_per_job: at most this many servers per job (1-100)
     :param max_concurrent_jobs: never more active jobs than this in the region (1-19)
+    :param not_ready_advice: what the refusal of servers that are not ready tells the caller
+        to do (the failback core, which has no ``skip_not_ready``, says its own)
     :returns: ``{changed, drill, plan, jobs, servers, recovery_instances, not_ready,
         failures}``; ``jobs`` lists every job started or re-attached (job records)
     :raises ConflictError: servers not ready (``details['plan']``), or DRS refused a job
@@ -544,51 +669,58 @@ def launch_recovery(
     ids = [s["sourceServerID"] for s in servers]
     snapshots = check_snapshots(clients, region, snapshot_ids, set(ids))
     tags = check_tags(tags, "tags")
-    known_jobs = recent_jobs(clients, region)
-    instances = [instance_summary(i) for i in recovery_instances_of(clients, region, source_server_ids=ids)]
-    by_server = {}
-    for instance in instances:
-        by_server.setdefault(instance["source_server_id"], []).append(instance)
-    reader = clients.reader("drs", region)
-    has_snapshot = {}
-    if not require_continuous:
-        has_snapshot = {
-            s["sourceServerID"]: _has_snapshot(reader, s["sourceServerID"])
-            for s in servers
-            if replication_state(s) != "CONTINUOUS"
-        }
-    plan = plan_launch(
-        servers,
-        servers_in_jobs(known_jobs),
-        by_server,
-        drill,
-        relaunch,
-        require_continuous,
-        has_snapshot,
-        servers_per_job,
-    )
-    not_ready = [e for e in plan["servers"] if e["action"] == "not_ready"]
-    summary = {"drill": bool(drill), "plan": {"reattach": plan["reattach"], "new_jobs": plan["new_jobs"]}}
-    if not_ready and not skip_not_ready:
-        shown = "; ".join(f"{e['source_server_id']} ({e['hostname']}): {e['reason']}" for e in not_ready[:10])
-        more = f"; and {len(not_ready) - 10} more" if len(not_ready) > 10 else ""
-        raise ConflictError(
-            f"{len(not_ready)} of {len(servers)} source server(s) are not ready to launch: {shown}{more}. "
-            "Nothing was launched. Wait until they are ready, or set skip_not_ready: true to launch the others.",
-            **summary,
-            servers=plan["servers"],
-            not_ready=not_ready,
+    while True:
+        known_jobs = recent_jobs(clients, region)
+        raw_instances = recovery_instances_of(clients, region, source_server_ids=ids)
+        instances = [instance_summary(i) for i in raw_instances]
+        by_server = {}
+        for instance in instances:
+            by_server.setdefault(instance["source_server_id"], []).append(instance)
+        reader = clients.reader("drs", region)
+        has_snapshot = {}
+        if not require_continuous:
+            has_snapshot = {
+                s["sourceServerID"]: _has_snapshot(reader, s["sourceServerID"])
+                for s in servers
+                if replication_state(s) != "CONTINUOUS"
+            }
+        plan = plan_launch(
+            servers,
+            servers_in_jobs(known_jobs),
+            by_server,
+            drill,
+            relaunch,
+            require_continuous,
+            has_snapshot,
+            servers_per_job,
+            earlier_cycle_instances(clients, region, servers, raw_instances, known_jobs, drill),
         )
-    if check_mode:
-        return {
-            "changed": bool(plan["new_jobs"]),
-            **summary,
-            "jobs": [],
-            "servers": plan["servers"],
-            "recovery_instances": [i for i in instances if i["is_drill"] == bool(drill) and is_live(i)],
-            "not_ready": not_ready,
-            "failures": [],
-        }
+        not_ready = [e for e in plan["servers"] if e["action"] == "not_ready"]
+        summary = {"drill": bool(drill), "plan": {"reattach": plan["reattach"], "new_jobs": plan["new_jobs"]}}
+        if not_ready and not skip_not_ready:
+            shown = "; ".join(f"{e['source_server_id']} ({e['hostname']}): {e['reason']}" for e in not_ready[:10])
+            more = f"; and {len(not_ready) - 10} more" if len(not_ready) > 10 else ""
+            raise ConflictError(
+                f"{len(not_ready)} of {len(servers)} source server(s) are not ready to launch: {shown}{more}. "
+                f"Nothing was launched. {not_ready_advice}",
+                **summary,
+                servers=plan["servers"],
+                not_ready=not_ready,
+            )
+        if check_mode:
+            return {
+                "changed": bool(plan["new_jobs"] or plan["wait_for"]),
+                **summary,
+                "jobs": [],
+                "servers": plan["servers"],
+                "recovery_instances": [i for i in instances if i["is_drill"] == bool(drill) and is_live(i)],
+                "not_ready": not_ready,
+                "failures": [],
+            }
+        if not plan["wait_for"]:
+            break
+        _wait_for_terminations(clients, region, plan, deadline, poll_interval, clock, sleep)
+        servers = select_source_servers(clients, region, ids)  # their state may have moved meanwhile
 
     sender = _Sender(clients, region, [j["job_id"] for j in known_jobs], poll_interval, sleep)
     kind = "drill" if drill else "recovery"
@@ -652,18 +784,33 @@ def launch_recovery(
 
 
 def _terminate_plan(ids, instances, known_jobs):
-    """Split instances into: re-attach to a running TERMINATE job, busy in another job, to terminate."""
-    reattach, busy = {}, []
-    for job in known_jobs:
-        if job["status"] == "COMPLETED":
-            continue
-        for rid in _participants(job, "recovery_instance_id") & set(instances):
-            if job["type"] == "TERMINATE":
+    """Split instances into: re-attach to a running TERMINATE job, busy in another job, to terminate.
+
+    Busy: the instance, or its source server, takes part in a running job. DRS runs one job
+    per source server and refuses a TerminateRecoveryInstances whose instances' source
+    servers are in one (a recovery job of the server, the TERMINATE job of another of its
+    instances), so such a call is not sent.
+    """
+    running = [j for j in known_jobs if j["status"] != "COMPLETED"]
+    reattach, busy, todo = {}, [], []
+    for job in running:
+        if job["type"] == "TERMINATE":
+            for rid in sorted(_participants(job, "recovery_instance_id") & set(instances)):
                 reattach.setdefault(job["job_id"], []).append(rid)
-            else:
-                busy.append(f"{rid} in {_job_label(job)}")
     taken = {rid for rids in reattach.values() for rid in rids}
-    todo = [i for i in ids if i in instances and i not in taken]
+    for rid in ids:
+        if rid not in instances or rid in taken:
+            continue
+        server = instances[rid]["source_server_id"]
+        job = next((j for j in running if rid in _participants(j, "recovery_instance_id")), None)
+        if job is not None:
+            busy.append(f"{rid} in {_job_label(job)}")
+            continue
+        job = next((j for j in running if server in _participants(j)), None)
+        if job is not None:
+            busy.append(f"{rid} (its source server {server} is in {_job_label(job)})")
+            continue
+        todo.append(rid)
     return reattach, busy, todo
 
 

@@ -12,7 +12,10 @@ of calls whatever the fleet size:
 * one DescribeSourceServers sweep of the recovery region for their source servers
   (hostname, origin, ``reversedDirectionSourceServerArn``);
 * one DescribeSourceServers sweep per origin region for the reversed-direction source
-  servers (their replication state is what "ready for failback" means for origin AWS).
+  servers (their replication state is what "ready for failback" means for origin AWS);
+* one DescribeJobs by job ID, only for origin-AWS recovery instances whose source server no
+  longer names the job that launched them: a recovery instance's failback cycle starts with
+  its launch (:func:`in_this_cycle`).
 
 Facts from the service model (botocore ``drs`` 2020-02-26) relied on here:
 
@@ -219,13 +222,17 @@ def _hostname(source, raw):
     return None
 
 
-def reversed_server_view(arn, server, this_instance_id, region_read=False, instance_account_id=None):
+def reversed_server_view(
+    arn, server, this_instance_id, region_read=False, instance_account_id=None, cycle_started=None
+):
     """The reversed-direction source server as seen from one recovery instance.
 
     ``belongs_to_this_instance``: the server's identification hint names this recovery
     instance's EC2 instance (or DRS reports no hint), so it is this instance's reversed
     replication and not one left over from an earlier cycle for another instance.
     ``replicating_this_instance``: it belongs and its replication is not stopped.
+    ``cycle_started`` (kept only when it belongs): when this instance's failback cycle began,
+    its launch (see :func:`in_this_cycle`).
     ``found`` is false when the server is not known: ``region_read`` says whether its Region
     was read with these credentials. ``missing`` is true when it was, the ARN names the
     recovery instance's own account (``instance_account_id``) and the server is not there:
@@ -255,6 +262,7 @@ def reversed_server_view(arn, server, this_instance_id, region_read=False, insta
         "recovery_instance_id": None,
         "last_launch": None,
         "replication_started": None,
+        "cycle_started": None,
         "belongs_to_this_instance": False,
         "replicating_this_instance": False,
     }
@@ -274,13 +282,35 @@ def reversed_server_view(arn, server, this_instance_id, region_read=False, insta
         recovery_instance_id=server.get("recovery_instance_id"),
         last_launch=as_dict(server.get("lifecycle")).get("last_launch"),
         replication_started=as_dict(server.get("initiation")).get("started"),
+        cycle_started=cycle_started if belongs else None,
         belongs_to_this_instance=belongs,
         replicating_this_instance=belongs and state is not None and state not in INACTIVE_REPLICATION_STATES,
     )
     return view
 
 
-def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_servers=None, reversed_regions=()):
+def launch_time(raw, source, launch_times=None):
+    """When this recovery instance was launched (its launch job's start, ISO text), or None when not known.
+
+    ``jobID`` is "the ID of the Job that created the Recovery Instance" (model). The source
+    server's ``lifeCycle.lastLaunch`` gives that job's ``apiCallDateTime`` while it names
+    the job (no later launch of the server); otherwise ``launch_times`` may hold the job's
+    ``creationDateTime`` (:func:`read_launch_times`).
+
+    :param source: the source server record (replication core) of the instance, or {}
+    """
+    raw = as_dict(raw)
+    known = (launch_times or {}).get(as_text(raw.get("recoveryInstanceID")))
+    if known:
+        return known
+    job = as_text(raw.get("jobID"))
+    last = as_dict(as_dict(as_dict(source).get("lifecycle")).get("last_launch"))
+    return last.get("initiated") if job and last.get("job_id") == job else None
+
+
+def normalize_recovery_instance(
+    raw, region, now, source_servers=None, reversed_servers=None, reversed_regions=(), launch_times=None
+):
     """The stable record of one DescribeRecoveryInstances item.
 
     :param raw: one item of ``DescribeRecoveryInstances.items`` (plain dict)
@@ -294,6 +324,8 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
     :param reversed_regions: the regions whose source servers were read into
         ``reversed_servers`` (a reversed-direction server of the instance's own account that
         is missing from its region's read is gone; one never looked for is unknown)
+    :param launch_times: ``{recovery_instance_id: creation time of its launch job}`` for the
+        instances whose source server no longer names that job (:func:`read_launch_times`)
     """
     raw = as_dict(raw)
     source_servers = source_servers or {}
@@ -305,6 +337,8 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
     arn = source.get("reversed_direction_source_server_arn")
     parsed = parse_source_server_arn(arn)
     reversed_record = reversed_servers.get(parsed["source_server_id"]) if parsed else None
+    launched = launch_time(raw, source, launch_times)
+    point_in_time = iso_text(raw.get("pointInTimeSnapshotDateTime"))
     record = {
         "recovery_instance_id": as_text(raw.get("recoveryInstanceID")),
         "ec2_instance_id": ec2_id,
@@ -322,7 +356,8 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
         "origin_availability_zone": as_text(raw.get("originAvailabilityZone")),
         "is_drill": raw.get("isDrill") if isinstance(raw.get("isDrill"), bool) else None,
         "job_id": as_text(raw.get("jobID")),
-        "point_in_time": iso_text(raw.get("pointInTimeSnapshotDateTime")),
+        "point_in_time": point_in_time,
+        "launch_time": launched,
         "agent_version": as_text(raw.get("agentVersion")),
         "failback": _failback(as_dict(raw.get("failback")), now),
         "replication": _replication(as_dict(raw.get("dataReplicationInfo")), now),
@@ -332,6 +367,8 @@ def normalize_recovery_instance(raw, region, now, source_servers=None, reversed_
             ec2_id,
             region_read=bool(parsed) and parsed["region"] in reversed_regions,
             instance_account_id=arn_account(raw.get("arn")),
+            # the launch; when not known, the point in time it was launched from (never later)
+            cycle_started=launched or point_in_time,
         )
         if arn
         else None,
@@ -383,13 +420,20 @@ def reversed_active(record):
     return view if view and view["replicating_this_instance"] else None
 
 
-def since_replication_started(view, when):
-    """True unless ``when`` is known to predate the server's current replication.
+def in_this_cycle(view, when):
+    """True unless ``when`` (a launch, a snapshot) is known to predate the failback cycle the view is about.
 
-    A launch (or a snapshot) older than the replication that now runs belongs to an
-    earlier cycle: for example the original recovery, seen from a failback instance.
+    For a recovery instance's own reversed-direction server the cycle starts with that
+    instance's launch (``cycle_started``): whatever was launched from the server since then
+    is this instance's failback, however often the server's replication was stopped and
+    started again since (each restart moves its ``dataReplicationInitiation.startDateTime``).
+    A launch from before it belongs to an earlier cycle (an earlier recovery instance's
+    failback, or the original recovery seen from a failback instance). Without a known
+    launch, the server's current replication start is the cycle's start.
     """
-    started = parse_datetime(view.get("replication_started")) if view else None
+    if not view:
+        return True
+    started = parse_datetime(view.get("cycle_started") or view.get("replication_started"))
     at = parse_datetime(when)
     return started is None or at is None or at >= started
 
@@ -400,7 +444,7 @@ def launched_from_reversed(view):
     return (
         launch.get("type") == "RECOVERY"
         and launch.get("status") == "LAUNCHED"
-        and since_replication_started(view, launch.get("initiated"))
+        and in_this_cycle(view, launch.get("initiated"))
     )
 
 
@@ -538,7 +582,7 @@ def _pending_on_premises(record):
     state = record["failback"]["state"]
     replication = record["replication"]
     if state == "FAILBACK_COMPLETED":
-        return None
+        return _pending_reprotection_on_premises(record)
     if state == "FAILBACK_READY_FOR_LAUNCH":
         return "Launch failback (StartFailbackLaunch): the failback target is synchronised."
     if state == "FAILBACK_ERROR" or replication["error"]:
@@ -552,6 +596,35 @@ def _pending_on_premises(record):
         where = _progress_text(replication["state"], replication["progress_percent"], step)
         return f"Wait for failback replication ({where})."
     return "Boot the Failback Client on the failback target and pair it with this recovery instance."
+
+
+def _pending_reprotection_on_premises(record):
+    """After an on-premises failback: what keeps the failed-back server from being protected again, or None.
+
+    The failed-back server is protected again once its source server replicates it
+    (CONTINUOUS). No DRS call of this collection does that: the AWS Replication Agent on the
+    failed-back server reconnects to the source server, which an operator checks (and starts
+    again with StartReplication when it was STOPPED).
+    """
+    server, state = record["source_server_id"], record["source_data_replication_state"]
+    if state == "CONTINUOUS":
+        return None
+    if not record["source_server_found"]:
+        return (
+            f"Protect the failed-back server again: its source server {server} is not in {record['region']}; "
+            "install the AWS Replication Agent on it."
+        )
+    if state in INACTIVE_REPLICATION_STATES:
+        return (
+            f"Start data replication of source server {server} again (StartReplication: it is {state}) to protect "
+            "the failed-back server again."
+        )
+    if state in TROUBLE_REPLICATION_STATES:
+        return (
+            f"Check source server {server} ({state}): the AWS Replication Agent on the failed-back server must run "
+            "and reach DRS for it to be protected again."
+        )
+    return f"Wait for source server {server} to replicate the failed-back server again ({state or 'state unknown'})."
 
 
 # --- Reading them --------------------------------------------------------------------------
@@ -602,25 +675,70 @@ def reversed_servers_by_id(clients, arns):
     return found
 
 
-def read_context(clients, region, recovery_instance_ids=(), source_server_ids=(), include_reversed=True):
+def _needs_launch_job(item, sources, reversed_records):
+    """True for an origin-AWS recovery instance whose launch time decides its failback cycle and is not known yet.
+
+    That is a non-drill instance whose own reversed-direction source server was read (what
+    was launched from that server counts only from this instance's launch on) while its
+    source server's ``lifeCycle.lastLaunch`` names another job than the instance's.
+    """
+    if item.get("originEnvironment") != "AWS" or item.get("isDrill") or not item.get("jobID"):
+        return False
+    source = sources.get(item.get("sourceServerID"))
+    if not source or launch_time(item, source):
+        return False
+    parsed = parse_source_server_arn(source.get("reversed_direction_source_server_arn"))
+    server = reversed_records.get(parsed["source_server_id"]) if parsed else None
+    return server is not None and server.get("instance_id") in (None, item.get("ec2InstanceID"))
+
+
+def read_launch_times(clients, region, items):
+    """``{recovery_instance_id: creation time of its launch job, or None}``: one DescribeJobs round by job ID.
+
+    None for a job DRS no longer returns: the instance's point in time then stands for its
+    launch (it is never later).
+    """
+    jobs = sorted({i["jobID"] for i in items})
+    if not jobs:
+        return {}
+    from .jobs import describe_jobs
+
+    created = {job["job_id"]: job["creation_time"] for job in describe_jobs(clients, region, job_ids=jobs)}
+    return {i.get("recoveryInstanceID"): created.get(i["jobID"]) for i in items}
+
+
+def read_context(
+    clients, region, recovery_instance_ids=(), source_server_ids=(), include_reversed=True, launch_times=None
+):
     """Everything the records of a region need, read in a fixed number of calls.
 
+    :param launch_times: launch times already read (by an earlier round of the same run):
+        not read again
     :returns: ``{"items": raw recovery instances, "sources": {id: source server record},
         "reversed": {id: reversed-direction source server record}, "reversed_regions": the
-        regions read for them, "now": service time}``
+        regions read for them, "launch_times": {recovery instance id: launch time} of the
+        instances that need one read (:func:`read_launch_times`), "now": service time}``
     """
     items, now = describe_raw(clients, region, list(recovery_instance_ids), list(source_server_ids))
     sources = source_servers_by_id(clients, region, [i.get("sourceServerID") for i in items])
     reversed_records, reversed_regions = {}, set()
+    known = dict(launch_times or {})
     if include_reversed:
         arns = [a for a in (s.get("reversed_direction_source_server_arn") for s in sources.values()) if a]
         reversed_records = reversed_servers_by_id(clients, arns)
         reversed_regions = {p["region"] for p in map(parse_source_server_arn, arns) if p}
+        wanted = [
+            i
+            for i in items
+            if i.get("recoveryInstanceID") not in known and _needs_launch_job(i, sources, reversed_records)
+        ]
+        known.update(read_launch_times(clients, region, wanted))
     return {
         "items": items,
         "sources": sources,
         "reversed": reversed_records,
         "reversed_regions": reversed_regions,
+        "launch_times": known,
         "now": now,
     }
 
@@ -643,7 +761,13 @@ def describe_recovery_instances(
     context = read_context(clients, region, ids, servers, include_reversed)
     records = [
         normalize_recovery_instance(
-            i, region, context["now"], context["sources"], context["reversed"], context["reversed_regions"]
+            i,
+            region,
+            context["now"],
+            context["sources"],
+            context["reversed"],
+            context["reversed_regions"],
+            context["launch_times"],
         )
         for i in context["items"]
     ]
@@ -717,7 +841,8 @@ def recovery_instance_info(
             f"What was read: {len(records)} recovery instance{'' if len(records) == 1 else 's'} in "
             f"{', '.join(read) or 'no region'}. "
             "Initialize DRS in those regions or leave them out of regions, and check the role's permissions "
-            "(drs:DescribeRecoveryInstances and drs:DescribeSourceServers, also in the origin regions).",
+            "(drs:DescribeRecoveryInstances and drs:DescribeSourceServers, also in the origin regions, and "
+            "drs:DescribeJobs).",
             **result,
         )
     return result

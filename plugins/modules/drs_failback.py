@@ -24,7 +24,10 @@ description:
     no API call starts that, so the module waits for it. The launch is C(StartFailbackLaunch) (at most 200
     instances per call). It has no drill mode - it writes the data onto the machine running the Failback
     Client and reboots it - so it needs O(drill=false) and O(confirm_production=true).
-    O(state=protected) waits until the source server replicates again (CONTINUOUS).
+    O(state=protected) sends nothing more - no API call re-protects an on-premises server - and waits until
+    its source server replicates the failed-back server again (CONTINUOUS); while it does not,
+    RV(recovery_instances[].pending_action) says what to check (the source server's state, StartReplication of
+    a STOPPED one, the AWS Replication Agent on the failed-back server).
   - O(state=stopped) stops failback replication - C(StopReplication) of the reversed-direction source server
     for origin AWS, C(StopFailback) for an on-premises origin - when it runs.
   - In check mode nothing is sent; RV(planned_calls) lists every call with its operation, region and
@@ -63,6 +66,11 @@ options:
         or production, is past them whatever O(drill) says - nothing is sent (after a production failback its
         reverse replication may be stopped or DISCONNECTED; it is never started again). V(launched) and
         V(protected) count only a failback instance of the kind O(drill) asks for.
+      - A failback cycle starts with the recovery instance's launch - what was launched from the reversed-direction
+        source server since then is its failback, however often that server's replication was stopped and started
+        again. A production failback of the cycle is never launched twice - when DRS lists its failback instance
+        terminated, or no longer lists it, the instance stays C(launched) with a C(problem) saying so (and
+        O(state=protected) fails with it) instead of being launched again.
     type: str
     required: true
     choices: [reversed, ready, launched, protected, stopped]
@@ -271,7 +279,8 @@ recovery_instances:
     problem:
       description: >-
         What stops it (STALLED replication, a launch job this run started that failed or ended without
-        launching it, FAILBACK_ERROR ...), else null.
+        launching it, FAILBACK_ERROR, a production failback of this cycle whose failback instance DRS lists
+        terminated or no longer lists - it is never launched again ...), else null.
       type: str
     job_id:
       description: The failback launch job running or last started, when known.

@@ -64,7 +64,7 @@ EXAMPLES = r"""
   drs.orchestration.drs_job_info:
     region: us-west-2
     initiated_by: [START_DRILL]
-    from_date: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() - 86400) }}"
+    from_date: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now().timestamp() - 86400, utc=true) }}"
 
 - name: One job with its log, to see why a launch failed
   drs.orchestration.drs_job_info:

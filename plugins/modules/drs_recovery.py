@@ -14,7 +14,21 @@ description:
     reports each server's launch status and its recovery instance.
   - Idempotent and safe to re-run. A server already in a running launch job of the same kind is re-attached
     to that job (DRS runs one job per source server), so re-running after an interruption launches nothing
-    twice. A server that already has a live instance of the requested kind is left alone unless O(relaunch).
+    twice. A server that already has a live instance of the requested kind from its current recovery cycle is
+    left alone unless O(relaunch).
+  - A recovery cycle ends with a failback. An instance launched before it does not count - a second disaster
+    gets a new recovery (or drill) from the current data, and the server's entry names the older instance in
+    C(earlier_cycle_instance_ids). An on-premises instance that was failed back (C(FAILBACK_COMPLETED)), or
+    launched before such a failback began, is of an earlier cycle. For origin AWS, DRS shows no failback on the
+    recovery instance; the failback ends with re-protection, which restarts the source server's replication - so
+    an instance launched before the current replication start (C(dataReplicationInitiation.startDateTime)) of a
+    server that names a reversed-direction source server is of an earlier cycle. Stopping and starting such a
+    server's replication by hand looks the same to DRS - after that a re-run launches again. An instance counts
+    from its launch (its launch job's creation), not from its point in time, so a recovery from an older
+    snapshot is current.
+  - A server in a running C(TERMINATE) job (the termination of its instances, for example the previous drill's,
+    still running) is launched once that job completes - the module waits for it (also with O(wait=false)) and
+    then plans again (DRS refuses a launch while it runs). In check mode its action is C(wait).
   - Respects the DRS quotas. Servers are split into jobs of at most O(servers_per_job) (100), and jobs are
     started in waves so the region never has more than O(max_concurrent_jobs) active jobs (the quota is 20)
     or more than 500 servers in active jobs, counting jobs started by anyone.
@@ -26,6 +40,9 @@ description:
   - With O(state=absent), terminates drill instances (C(TerminateRecoveryInstances)) of the chosen source
     servers, or the given O(recovery_instance_ids), after checking that they are drill instances.
     Non-drill (production recovery) instances are never terminated unless O(terminate_non_drill).
+    An instance whose source server is in a running job (a launch of that server, the termination of another
+    of its instances) fails the task before any call - DRS runs one job per source server; an instance already
+    in a running C(TERMINATE) job is re-attached to that job.
   - In check mode, reads DRS and returns the plan (jobs to re-attach to, new jobs with their servers, servers
     not ready) without sending anything.
 options:
@@ -112,7 +129,8 @@ options:
   wait:
     description:
       - Wait until every job is C(COMPLETED) and report the final launch status of each server.
-      - With V(false), the module still waits for job slots when the quotas make it start jobs in waves.
+      - With V(false), the module still waits for job slots when the quotas make it start jobs in waves, and for
+        the running C(TERMINATE) job of a server to launch.
     type: bool
     default: true
   wait_timeout:
@@ -224,7 +242,11 @@ servers:
   description:
     - One entry per chosen source server (O(state=present)), in the order chosen.
     - C(action) is C(launch) (in a new job), C(reattach) (in a job that was already running), C(present)
-      (already had a live instance of the kind) or C(not_ready) (with C(reason)).
+      (already had a live instance of the kind from its current recovery cycle) or C(not_ready) (with C(reason));
+      in check mode also C(wait) (in a running C(TERMINATE) job, with C(job_id) and C(reason); the run waits for
+      it, then plans again).
+    - C(earlier_cycle_instance_ids) (with C(launch)) - the server's live instances of the kind from an earlier
+      recovery cycle, which did not make it C(present).
   returned: when O(state=present)
   type: list
   elements: dict

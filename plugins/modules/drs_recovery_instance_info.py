@@ -19,7 +19,12 @@ description:
     CONTINUOUS when failback can be launched), read in its own Region; for an on-premises origin it is
     the recovery instance's C(failback.state).
   - Costs, per Region read, one paginated C(DescribeRecoveryInstances), one C(DescribeSourceServers) sweep of
-    the Region and one sweep per origin Region of reversed-direction servers - never one call per instance.
+    the Region and one sweep per origin Region of reversed-direction servers - never one call per instance; and
+    one C(DescribeJobs) by job ID when an origin-AWS instance with a reversed-direction server was launched
+    before its source server's last launch (its launch time, see RV(recovery_instances[].launch_time)).
+  - A failback cycle starts with the recovery instance's launch - a failback launched from the reversed-direction
+    source server since then is this instance's, however often that server's replication was stopped and
+    started again since; one from before is an earlier recovery instance's.
   - A Region that cannot be read (DRS not initialized there, no permission) does not hide the others - the task
     fails naming it in RV(errors), and its result still holds the recovery instances of the Regions that were read.
   - Changes nothing; supports check mode.
@@ -74,7 +79,7 @@ notes:
   - The reversed-direction source server counts as this instance's only when its identification hint names
     this instance's EC2 instance (a server left over from an earlier failback cycle does not).
   - "Permissions: C(drs:DescribeRecoveryInstances), C(drs:DescribeSourceServers) in the recovery Region and
-    the origin Regions."
+    the origin Regions, C(drs:DescribeJobs) in the recovery Region."
 seealso:
   - module: drs.orchestration.drs_failback
   - name: DescribeRecoveryInstances API reference
@@ -165,6 +170,13 @@ recovery_instances:
     point_in_time:
       description: The recovery snapshot time it was launched from (ISO 8601).
       type: str
+    launch_time:
+      description:
+        - When it was launched - the creation of its launch job (ISO 8601), from its source server's last launch
+          when that names the job, else read with C(DescribeJobs) for origin-AWS instances whose failback cycle it
+          decides. Null when not known; its C(point_in_time) then stands for it.
+      type: str
+      sample: "2024-05-01T12:00:00+00:00"
     failback:
       description:
         - C(state) (the C(FailbackState) API value), C(label) (Not started / Synchronizing / Ready / Completed /
@@ -205,7 +217,10 @@ recovery_instances:
       type: str
       sample: Synchronizing
     pending_action:
-      description: What an operator should do next; null when nothing is pending.
+      description:
+        - What an operator should do next; null when nothing is pending.
+        - After an on-premises failback (C(FAILBACK_COMPLETED)) - what keeps its source server from replicating the
+          failed-back server again (CONTINUOUS); no API call of this collection re-protects it.
       type: str
       sample: Launch for failback in us-east-1 (source server s-0fedcba0987654321).
     tags:

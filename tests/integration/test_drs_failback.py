@@ -426,3 +426,41 @@ def test_failback_playbook_stops_before_the_launch_without_approval_when_not_int
     assert result.returncode != 0
     assert "The failback launch was not approved" in result.stdout
     assert [op for op, _, _ in mutating(emu)] == ["StartRecovery", "ReverseReplication"]  # recovery, then reverse only
+
+
+def test_failback_playbook_rerun_after_a_completed_failback_asks_no_approval_and_sends_nothing(emulator_factory):
+    # approval on, not interactive (no AWX): a re-run that launches nothing must not stop at the question
+    emu = emulator_factory(aws_fleet(), speed=SPEED)
+    (rid,) = recover(emu)
+    production = {"drill": False, "confirm_production": True}
+    ok(run(emu, recovery_instance_ids=[rid], state="protected", **production))
+    mark = last_seq(emu)
+
+    result = run_playbook(
+        REPO / "playbooks" / "failback.yml",
+        playbook_vars(rid, approval=True, failback_state="protected", **production),
+        emu.env(),
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "not approved" not in result.stdout
+    assert "protected, failback instance" in result.stdout
+    assert mutating(emu, mark) == []
+
+
+def test_failback_playbook_asks_before_a_production_launch_after_a_failback_drill(emulator_factory):
+    # the ready stage counts the drill's failback instance as launched; the production launch is still to come
+    emu = emulator_factory(aws_fleet(), speed=SPEED)
+    (rid,) = recover(emu)
+    ok(run(emu, recovery_instance_ids=[rid], state="launched"))  # a failback drill
+    mark = last_seq(emu)
+
+    result = run_playbook(
+        REPO / "playbooks" / "failback.yml",
+        playbook_vars(rid, approval=True, failback_state="launched", drill=False, confirm_production=True),
+        emu.env(),
+    )
+
+    assert result.returncode != 0
+    assert "The failback launch was not approved" in result.stdout
+    assert mutating(emu, mark) == []

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
 
 from ansible_collections.drs.orchestration.plugins.modules import drs_job_info
 from tests.module_harness import emulator_args, run_module
@@ -95,3 +102,27 @@ def test_bad_input_fails_with_what_to_fix(emu, options, message):
     assert result["failed"] is True
     assert message in result["msg"]
     assert emu.calls("drs") == []
+
+
+def dst_started_today():
+    """A POSIX TZ (UTC-5, UTC-4 in summer time) whose summer time began at local midnight today."""
+    today = (datetime.now(UTC) - timedelta(hours=5)).timetuple().tm_yday - 1  # zero-based day of the year
+    return f"XST5XDT,{today}/0,{(today + 2) % 365}/0"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York", "summer time since midnight"])
+def test_the_examples_day_ago_is_utc_whatever_the_controllers_time_zone(zone):
+    example = yaml.safe_load(drs_job_info.EXAMPLES)[0]["drs.orchestration.drs_job_info"]["from_date"]
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = dst_started_today() if " " in zone else zone
+    time.tzset()
+    try:
+        rendered = Templar(loader=DataLoader()).template(trust_as_template(example))
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+    expected = datetime.now(UTC) - timedelta(days=1)
+    assert abs(datetime.strptime(rendered, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) - expected) < timedelta(seconds=60)

@@ -148,22 +148,45 @@ def test_a_launch_drs_reports_launched_before_listing_its_instance_is_not_sent_a
     assert (a.phase, a.job_id) == ("launching", "drsjob-0000000000000000b")
     assert a.pending.startswith("Wait for DRS to list the failback instance launched by job drsjob-0000000000000000b")
     assert Planner(state="launched", drill=False, confirm_production=True).next_calls({iid(1): a}) == []
-    # listed but terminated since: launched again on request
+    # listed but terminated since: the production failback happened, it is not launched again
     gone = {sid(2): [failback_instance(70, ec2_state="TERMINATED")]}
-    assert fb.assess_aws(record, gone, drill=False, followed={"drsjob-0000000000000000b"}, own_jobs=set()).phase == (
-        "ready"
-    )
+    terminated = fb.assess_aws(record, gone, drill=False, followed={"drsjob-0000000000000000b"}, own_jobs=set())
+    assert terminated.phase == "launched"
+    assert f"its failback instance {iid(70)} is TERMINATED" in terminated.problem
 
 
-def test_an_earlier_runs_launch_whose_instance_drs_no_longer_lists_does_not_hold_the_instance():
+def test_an_earlier_runs_drill_launch_whose_instance_drs_no_longer_lists_does_not_hold_the_instance():
     # its failback instance was removed from DRS (DisconnectRecoveryInstance + DeleteRecoveryInstance)
-    # while the reversed server's lastLaunch stays LAUNCHED: a new run launches again instead of
-    # waiting, run after run, for an instance DRS will never list
-    record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "LAUNCHED")))
-    a = fb.assess_aws(record, {}, drill=False, own_jobs=set())
+    # while the reversed server's lastLaunch stays LAUNCHED: a new run launches the drill again instead
+    # of waiting, run after run, for an instance DRS will never list
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("DRILL", "LAUNCHED")))
+    a = fb.assess_aws(record, {}, drill=True, own_jobs=set())
     assert (a.phase, a.problem) == ("ready", None)
-    run = Planner(state="launched", drill=False, confirm_production=True)
+    run = Planner(state="launched", drill=True)
     assert [c["operation"] for c in run.next_calls({iid(1): a})] == ["StartRecovery"]
+
+
+def test_a_production_failback_of_this_cycle_is_never_launched_twice_even_when_drs_lists_no_instance_of_it():
+    record = aws_record(reversed_server("CONTINUOUS", **last_launch("RECOVERY", "LAUNCHED")))
+    for any_kind, drill in ((False, False), (True, True)):
+        a = fb.assess_aws(record, {}, drill=drill, own_jobs=set(), any_kind=any_kind)
+        assert a.phase == "launched"
+        assert a.problem.startswith(
+            f"a production failback of it was already launched from {sid(2)} in {ORIGIN_REGION} (DRS lists no "
+            "failback instance of job drsjob-0000000000000000b (LAUNCHED)) and a production failback is never "
+            "launched twice"
+        )
+    launched = Planner(state="launched", drill=False, confirm_production=True)
+    a = fb.assess_aws(record, {}, drill=False, own_jobs=set())
+    assert (launched.reached(a), launched.next_calls({iid(1): a}), launched.later_calls({iid(1): a})) == (
+        True,
+        [],
+        [],
+    )
+    # re-protection needs that failback instance: the wait ends with the reason, nothing is sent
+    protected = Planner(state="protected", drill=False, confirm_production=True)
+    assert protected.next_calls({iid(1): a}) == []
+    assert "never launched twice" in protected.failure({iid(1): a})
 
 
 def test_a_failed_launch_this_run_started_is_a_problem_an_older_one_is_retried():

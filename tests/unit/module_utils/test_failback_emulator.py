@@ -438,6 +438,38 @@ def test_re_running_after_a_completed_production_failback_sends_nothing_whatever
     assert mutating(emu, mark) == []
 
 
+@pytest.mark.parametrize("drill_after", [False, True], ids=["source-names-the-recovery", "source-drilled-since"])
+def test_restarting_the_reversed_servers_replication_after_a_production_failback_launches_nothing_again(
+    emulator_factory, drill_after
+):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    production = {"drill": False, "confirm_production": True}
+    cycle = ensure(emu, [rid], "protected", **production)
+    server = cycle["recovery_instances"][0]["reversed_direction_source_server"]["source_server_id"]
+    failback_instance = cycle["recovery_instances"][0]["failback_instance"]["recovery_instance_id"]
+    if drill_after:  # the source server's last launch is now a drill: the recovery's own launch job is read
+        recover(emu, drill=True)
+    ensure(emu, [rid], "stopped")
+    # an operator restarts the reversed server's replication: its replication start moves past the failback
+    emu.client("drs", region=ORIGIN).start_replication(sourceServerID=server)
+    emu.advance(3600)
+    mark = last_seq(emu)
+
+    plan = ensure(emu, [rid], "protected", check_mode=True, **production)
+    again = ensure(emu, [rid], "protected", **production)
+
+    assert (plan["changed"], plan["planned_calls"]) == (False, [])
+    assert (again["changed"], phases(again)) == (False, [("protected", "protected", True)])
+    assert again["recovery_instances"][0]["failback_instance"]["recovery_instance_id"] == failback_instance
+    assert ensure(emu, [rid], "launched", **production)["changed"] is False
+    assert mutating(emu, mark) == []
+    (record,) = describe_recovery_instances(clients_of(emu), RECOVERY, [rid])
+    assert (record["reverse_replication_status"], record["pending_action"]) == ("Completed", None)
+    origin = emu.client("drs", region=ORIGIN).describe_recovery_instances(filters={})["items"]
+    assert [i["recoveryInstanceID"] for i in origin if not i["isDrill"]] == [failback_instance]
+
+
 # --- Origin on premises -----------------------------------------------------------------------------
 
 
@@ -463,6 +495,31 @@ def test_on_premises_cycle_waits_for_the_failback_client_then_launches_once(emul
 
     mark = last_seq(emu)
     assert ensure(emu, [rid], "launched", drill=False, confirm_production=True)["changed"] is False
+    assert mutating(emu, mark) == []
+
+
+def test_an_on_premises_protected_wait_sends_nothing_and_says_to_check_the_source_servers_replication(
+    emulator_factory,
+):
+    emu = emulator_factory(on_prem_fleet())
+    (rid,) = recover(emu)
+    emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=rid)
+    server = emu.client("drs", region=RECOVERY).describe_source_servers(filters={})["items"][0]["sourceServerID"]
+    emu.admin.service("drs", "set-fault", region=RECOVERY, sourceServerID=server, fault="DISCONNECTED")
+    production = {"drill": False, "confirm_production": True}
+    ensure(emu, [rid], "launched", **production)
+    mark = last_seq(emu)
+
+    with pytest.raises(WaitTimeout) as waited:
+        ensure(emu, [rid], "protected", wait_timeout=600, **production)
+
+    (instance,) = waited.value.details["recovery_instances"]
+    assert (instance["phase"], instance["failback_state"]) == ("launched", "FAILBACK_COMPLETED")
+    assert instance["pending_action"] == (
+        f"Check source server {server} (DISCONNECTED): the AWS Replication Agent on the failed-back server must run "
+        "and reach DRS for it to be protected again."
+    )
+    assert instance["pending_action"] in waited.value.message
     assert mutating(emu, mark) == []
 
 
@@ -728,6 +785,32 @@ def test_a_job_running_for_the_source_server_makes_drs_refuse_the_launch_with_a_
     assert "drsjob-" in message  # DRS names the running job
     assert "no job running" in message  # and what to do
     assert refused.value.details["aws_error_code"] == "ConflictException"
+
+
+def test_a_failback_launch_refused_for_a_busy_reversed_server_says_what_to_do_without_skip_not_ready(
+    emulator_factory,
+):
+    emu = emulator_factory(aws_fleet())
+    (rid,) = recover(emu)
+    server = ensure(emu, [rid], "ready")["recovery_instances"][0]["reversed_direction_source_server"]
+    emu.client("drs", region=ORIGIN).start_recovery(  # a drill of the reversed server now runs
+        sourceServers=[{"sourceServerID": server["source_server_id"]}], isDrill=True
+    )
+    mark = last_seq(emu)
+
+    with pytest.raises(ConflictError) as refused:
+        ensure(emu, [rid], "launched", drill=False, confirm_production=True, wait=False)
+
+    message = refused.value.message
+    assert f"{server['source_server_id']} (web-01): in job drsjob-" in message
+    assert "(LAUNCH, START_DRILL, " in message
+    assert message.endswith(
+        "Nothing was launched. These are the reversed-direction source servers to fail back from: wait until their "
+        f"job ends (drs_job_info) or their replication is CONTINUOUS again (drs_replication_info in {ORIGIN}), then "
+        "run the failback again; it sends only what is still needed."
+    )
+    assert "skip_not_ready" not in message  # drs_failback has no such option
+    assert mutating(emu, mark) == []
 
 
 def test_reverse_replication_reports_the_existing_reversed_server_without_a_second_call(emulator_factory):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from ansible_collections.drs.orchestration.plugins.module_utils import recovery
+from ansible_collections.drs.orchestration.plugins.module_utils import failback, recovery
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients, chunked
 from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
     AmbiguousCallError,
@@ -18,9 +18,12 @@ from ansible_collections.drs.orchestration.plugins.module_utils.errors import (
     DrsOrchestrationError,
     InputError,
     NotFoundError,
+    WaitTimeout,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.jobs import describe_jobs
+from ansible_collections.drs.orchestration.plugins.module_utils.timeutil import parse_datetime
 from emulator.testing import shared_session
+from tests.failback_fleets import RECOVERY, aws_fleet, last_seq, mutating, on_prem_fleet
 
 REGION = "us-west-2"
 TIMING = {"job_start_seconds": 10, "launch_seconds": 300, "terminate_seconds": 60}
@@ -130,7 +133,7 @@ def test_plan_classifies_each_server_and_batches_the_launches():
     actions = {e["source_server_id"]: e["action"] for e in plan["servers"]}
     assert actions == {
         "s-1": "reattach",
-        "s-2": "not_ready",
+        "s-2": "wait",
         "s-3": "present",
         "s-4": "launch",
         "s-5": "launch",
@@ -141,9 +144,21 @@ def test_plan_classifies_each_server_and_batches_the_launches():
     }
     assert plan["reattach"] == [{"job_id": "drsjob-a", "source_server_ids": ["s-1"]}]
     assert plan["new_jobs"] == [["s-4", "s-5"], ["s-7", "s-8"], ["s-9"]]
+    assert plan["wait_for"] == ["drsjob-t"]
     reasons = {e["source_server_id"]: e.get("reason") for e in plan["servers"]}
-    assert reasons["s-2"] == "in job drsjob-t (TERMINATE, TERMINATE_RECOVERY_INSTANCES, STARTED): wait for it to finish"
+    assert reasons["s-2"] == (
+        "in job drsjob-t (TERMINATE, TERMINATE_RECOVERY_INSTANCES, STARTED): planned again once it completes"
+    )
     assert reasons["s-6"] == "data replication is STALLED, not CONTINUOUS"
+
+
+def test_instances_of_an_earlier_cycle_do_not_make_their_server_present():
+    server = {"sourceServerID": "s-1", "dataReplicationInfo": {"dataReplicationState": "CONTINUOUS"}}
+    old = {"recovery_instance_id": "i-11111111", "is_drill": False, "ec2_instance_state": "RUNNING"}
+    plan = recovery.plan_launch([server], {}, {"s-1": [old]}, drill=False, earlier_cycle={"i-11111111"})
+    assert plan["servers"][0]["action"] == "launch"
+    assert plan["servers"][0]["earlier_cycle_instance_ids"] == ["i-11111111"]
+    assert recovery.plan_launch([server], {}, {"s-1": [old]}, drill=False)["servers"][0]["action"] == "present"
 
 
 def test_a_production_recovery_needs_a_confirmation():
@@ -379,7 +394,176 @@ def test_limits_above_the_quotas_are_refused(emulator_factory, options, message)
         env.launch(**options)
 
 
+# --- A second disaster: instances of an earlier recovery cycle -------------------------------------
+
+
+class Cycle:
+    """A failback fleet (tests.failback_fleets) on virtual time, driven by the recovery and failback cores."""
+
+    def __init__(self, factory, fleet):
+        self.emu = factory(fleet)
+        self.clients = Clients.from_session(shared_session(), region=RECOVERY, endpoint_url=self.emu.endpoint)
+        self.drs = self.emu.client("drs", region=RECOVERY)
+        self.now = 0.0
+        (self.server,) = [s["sourceServerID"] for s in self.drs.describe_source_servers(filters={})["items"]]
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        self.emu.advance(seconds)
+
+    def recover(self, **options):
+        """drs_recovery drill: false for the source server."""
+        return recovery.launch_recovery(
+            self.clients, RECOVERY, [self.server], drill=False, clock=self.clock, sleep=self.sleep, **options
+        )
+
+    def fail_back(self, rid):
+        return failback.ensure_failback(
+            self.clients,
+            RECOVERY,
+            [rid],
+            state="protected",
+            drill=False,
+            confirm_production=True,
+            poll_interval=30,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+
+
+def test_after_a_failback_a_second_production_recovery_launches_and_a_rerun_launches_nothing(emulator_factory):
+    cycle = Cycle(emulator_factory, aws_fleet())
+    first = cycle.recover()["recovery_instances"][0]["recovery_instance_id"]
+    assert cycle.fail_back(first)["reached"] is True  # failed back and re-protected; the first instance still runs
+    mark = last_seq(cycle.emu)
+
+    plan = cycle.recover(check_mode=True)
+    second = cycle.recover()
+    again = cycle.recover()
+
+    assert (plan["changed"], [e["action"] for e in plan["servers"]]) == (True, ["launch"])
+    (entry,) = second["servers"]
+    assert (second["changed"], entry["action"], entry["earlier_cycle_instance_ids"]) == (True, "launch", [first])
+    assert entry["recovery_instance_id"] != first
+    assert (again["changed"], [(e["action"], e["recovery_instance_id"]) for e in again["servers"]]) == (
+        False,
+        [("present", entry["recovery_instance_id"])],
+    )
+    assert mutating(cycle.emu, mark) == [
+        ("StartRecovery", RECOVERY, {"sourceServers": [{"sourceServerID": cycle.server}], "isDrill": False})
+    ]
+
+
+def test_after_an_on_premises_failback_a_second_production_recovery_launches(emulator_factory):
+    cycle = Cycle(emulator_factory, on_prem_fleet())
+    first = cycle.recover()["recovery_instances"][0]["recovery_instance_id"]
+    cycle.emu.admin.service("drs", "pair-failback-client", recoveryInstanceID=first)
+    launched = failback.ensure_failback(
+        cycle.clients, RECOVERY, [first], state="launched", drill=False, confirm_production=True,
+        poll_interval=30, clock=cycle.clock, sleep=cycle.sleep,
+    )  # fmt: skip
+    assert launched["recovery_instances"][0]["failback_state"] == "FAILBACK_COMPLETED"
+    mark = last_seq(cycle.emu)
+
+    second = cycle.recover()
+    again = cycle.recover()
+
+    assert [(e["action"], e["earlier_cycle_instance_ids"]) for e in second["servers"]] == [("launch", [first])]
+    assert [e["action"] for e in again["servers"]] == ["present"]
+    assert [op for op, _, _ in mutating(cycle.emu, mark)] == ["StartRecovery"]
+
+
+@pytest.mark.parametrize("fleet", [aws_fleet, on_prem_fleet], ids=["aws", "on-premises"])
+def test_a_replication_restarted_by_hand_without_a_failback_keeps_the_recovery_instance_present(
+    emulator_factory, fleet
+):
+    cycle = Cycle(emulator_factory, fleet())
+    first = cycle.recover()["recovery_instances"][0]["recovery_instance_id"]
+    cycle.drs.stop_replication(sourceServerID=cycle.server)
+    cycle.drs.start_replication(sourceServerID=cycle.server)
+    cycle.sleep(3600)
+    mark = last_seq(cycle.emu)
+
+    again = cycle.recover()
+
+    assert [(e["action"], e["recovery_instance_id"]) for e in again["servers"]] == [("present", first)]
+    assert mutating(cycle.emu, mark) == []
+
+
+def test_a_recovery_from_an_older_snapshot_counts_from_its_launch_not_its_point_in_time(emulator_factory):
+    # the server was failed back once (its replication restarted with re-protection); the second disaster is
+    # recovered from a snapshot older than that restart: a re-run must not take it for an earlier cycle's
+    cycle = Cycle(emulator_factory, aws_fleet())
+    first = cycle.recover()["recovery_instances"][0]["recovery_instance_id"]
+    cycle.fail_back(first)
+    snapshots = cycle.drs.describe_recovery_snapshots(sourceServerID=cycle.server, order="ASC")["items"]
+    options = {"snapshot_ids": {cycle.server: snapshots[0]["snapshotID"]}}
+    second = cycle.recover(**options)["recovery_instances"][0]
+    started = cycle.drs.describe_source_servers(filters={})["items"][0]["dataReplicationInfo"]
+    restarted = parse_datetime(started["dataReplicationInitiation"]["startDateTime"])
+    assert parse_datetime(second["point_in_time_snapshot_time"]) < restarted
+    mark = last_seq(cycle.emu)
+
+    again = cycle.recover(**options)
+
+    assert [(e["action"], e["recovery_instance_id"]) for e in again["servers"]] == [
+        ("present", second["recovery_instance_id"])
+    ]
+    assert mutating(cycle.emu, mark) == []
+
+
 # --- Interruptions, lost answers, races ---------------------------------------------------------
+
+
+def test_a_drill_launched_while_its_instances_are_being_terminated_waits_for_that_job_then_launches(
+    emulator_factory,
+):
+    # the drill role run again while the TERMINATE job of its previous run still runs
+    env = Env(emulator_factory, servers(2))
+    ids = [i["recovery_instance_id"] for i in env.launch()["recovery_instances"]]
+    (terminating,) = env.remove(recovery_instance_ids=ids, wait=False)["jobs"]
+
+    plan = env.launch(check_mode=True)
+    result = env.launch()
+
+    assert plan["changed"] is True
+    assert [(e["action"], e["job_id"]) for e in plan["servers"]] == [("wait", terminating["job_id"])] * 2
+    assert [e["action"] for e in result["servers"]] == ["launch", "launch"]
+    assert {e["launch_status"] for e in result["servers"]} == {"LAUNCHED"}
+    assert not {i["recovery_instance_id"] for i in result["recovery_instances"]} & set(ids)
+    (terminated,) = env.jobs(job_type="TERMINATE")
+    (launched,) = [j for j in env.jobs(job_type="LAUNCH") if j["job_id"] == result["jobs"][0]["job_id"]]
+    assert terminated["end_time"] <= launched["creation_time"]  # DRS took the launch: no ConflictException
+    assert len(env.sent()) == 2
+    assert [c["error"] for c in env.emu.calls("drs", "StartRecovery")] == [None, None]
+
+
+def test_a_termination_that_outlasts_the_wait_timeout_fails_saying_nothing_was_launched(emulator_factory):
+    env = Env(emulator_factory, servers(1))
+    ids = [i["recovery_instance_id"] for i in env.launch()["recovery_instances"]]
+    env.remove(recovery_instance_ids=ids, wait=False)
+
+    with pytest.raises(WaitTimeout, match="are in these TERMINATE job.* Nothing was launched; run again later."):
+        env.launch(wait_timeout=5)
+    assert len(env.sent()) == 1
+
+
+def test_terminating_a_drill_while_a_job_runs_for_its_source_server_is_refused_before_any_call(emulator_factory):
+    env = Env(emulator_factory, servers(1))
+    (drill,) = [i["recovery_instance_id"] for i in env.launch()["recovery_instances"]]
+    job = env.foreign_job(env.ids, drill=False)  # someone's recovery of the same source server
+
+    with pytest.raises(ConflictError) as refused:
+        env.remove(recovery_instance_ids=[drill])
+
+    assert refused.value.message == (
+        f"Cannot terminate now: {drill} (its source server {env.ids[0]} is in {job['jobID']} (LAUNCH, "
+        "START_RECOVERY, PENDING)). Wait for the job(s) to finish (drs_job_info), then run again."
+    )
+    assert env.sent("TerminateRecoveryInstances") == []
 
 
 def test_a_run_interrupted_after_starting_is_resumed_without_a_second_job(emulator_factory):

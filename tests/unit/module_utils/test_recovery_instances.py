@@ -376,6 +376,41 @@ def test_after_a_production_failback_launch_the_next_step_is_to_re_protect_it():
     assert protected["pending_action"] is None
 
 
+def cycle_record(failback_launch, replication_start, instance_launch="2025-12-15T13:45:00Z"):
+    """An instance launched at ``instance_launch`` (its source server names its job) from a 13:00 point in
+    time; its reversed server last launched a production failback at ``failback_launch`` and its
+    replication (re)started at ``replication_start``."""
+    launched = {
+        "lastLaunch": {
+            "initiated": {"type": "RECOVERY", "jobID": "drsjob-0000000000000000b", "apiCallDateTime": failback_launch},
+            "status": "LAUNCHED",
+        }
+    }
+    item = reversed_server("CONTINUOUS", lifeCycle=launched, recoveryInstanceId=iid(77))
+    item["dataReplicationInfo"]["dataReplicationInitiation"] = {"startDateTime": replication_start}
+    own_launch = {
+        "lastLaunch": {
+            "initiated": {"type": "RECOVERY", "jobID": "drsjob-0000000000000000a", "apiCallDateTime": instance_launch},
+            "status": "LAUNCHED",
+        }
+    }
+    return aws_record(item, source_extra={"lifeCycle": own_launch})
+
+
+def test_the_failback_cycle_starts_with_the_instances_launch_not_with_the_reversed_servers_replication():
+    # the failback launched after the instance, then the reversed server's replication was stopped
+    # and started again (an operator, the console): the failback stays done, nothing to launch again
+    restarted = cycle_record(failback_launch="2025-12-15T13:50:00Z", replication_start="2025-12-15T13:55:00Z")
+    assert restarted["launch_time"] == "2025-12-15T13:45:00+00:00"
+    assert restarted["reverse_replication_status"] == "Completed"
+    assert restarted["pending_action"].startswith(f"Re-protect failback instance {iid(77)}")
+    # a production launch from before this instance's launch is an earlier instance's failback, even when
+    # this instance came from an older snapshot (point in time 13:00) and the replication runs since 12:00
+    earlier = cycle_record(failback_launch="2025-12-15T13:30:00Z", replication_start="2025-12-15T12:00:00Z")
+    assert earlier["reverse_replication_status"] == "Ready"
+    assert earlier["pending_action"].startswith("Launch for failback")
+
+
 def test_drill_and_terminated_instances_have_no_failback_step():
     drill = aws_record(reversed_server(), drill=True)
     assert drill["pending_action"].startswith("Terminate the drill instance")
@@ -400,11 +435,32 @@ def test_on_premises_next_step_follows_the_failback_state(state, expected):
     assert record["origin_region"] is None
 
 
-def test_a_completed_on_premises_failback_needs_nothing_more():
-    record = ri.normalize_recovery_instance(
-        recovery_instance(1, origin="ON_PREMISES", failback={"state": "FAILBACK_COMPLETED"}), RECOVERY_REGION, NOW
+@pytest.mark.parametrize(
+    ("source_state", "expected"),
+    [
+        ("CONTINUOUS", None),
+        ("INITIAL_SYNC", f"Wait for source server {sid(1)} to replicate the failed-back server again (INITIAL_SYNC)."),
+        (
+            "STOPPED",
+            f"Start data replication of source server {sid(1)} again (StartReplication: it is STOPPED) to protect the "
+            "failed-back server again.",
+        ),
+        (
+            "DISCONNECTED",
+            f"Check source server {sid(1)} (DISCONNECTED): the AWS Replication Agent on the failed-back server must "
+            "run and reach DRS for it to be protected again.",
+        ),
+    ],
+)
+def test_a_completed_on_premises_failback_needs_its_source_server_to_replicate_again(source_state, expected):
+    item = recovery_instance(1, origin="ON_PREMISES", failback={"state": "FAILBACK_COMPLETED"})
+    sources = records_by_id(source_server(1, state=source_state))
+    assert ri.normalize_recovery_instance(item, RECOVERY_REGION, NOW, sources)["pending_action"] == expected
+    gone = ri.normalize_recovery_instance(item, RECOVERY_REGION, NOW)
+    assert gone["pending_action"] == (
+        f"Protect the failed-back server again: its source server {sid(1)} is not in {RECOVERY_REGION}; install the "
+        "AWS Replication Agent on it."
     )
-    assert record["pending_action"] is None
 
 
 # --- Reading them: exact calls ---------------------------------------------------------------------
@@ -452,6 +508,9 @@ def test_reading_joins_hostnames_and_reversed_servers_in_one_sweep_per_region():
     ]
     drs.expect(RECOVERY_REGION, "describe_source_servers", {"items": sources})
     drs.expect(ORIGIN_REGION, "describe_source_servers", {"items": [reversed_server("CONTINUOUS")]})
+    # the reversed instance's launch (its source server names no launch): its job, by ID
+    job = {"jobID": "drsjob-0000000000000000a", "creationDateTime": "2025-12-15T13:05:00Z"}
+    drs.expect(RECOVERY_REGION, "describe_jobs", {"items": [job]}, filters={"jobIDs": [job["jobID"]]})
 
     records = ri.describe_recovery_instances(drs.clients, RECOVERY_REGION, recovery_instance_ids=[iid(1), iid(2)])
 
@@ -460,6 +519,7 @@ def test_reading_joins_hostnames_and_reversed_servers_in_one_sweep_per_region():
         (iid(2), "app-03"),
         (iid(1), "web-01"),
     ]
+    assert (records[1]["launch_time"], records[0]["launch_time"]) == ("2025-12-15T13:05:00+00:00", None)
     assert records[1]["reverse_replication_status"] == "Ready"
     assert records[0]["reverse_replication_status"] == "Not started"
 
