@@ -373,13 +373,24 @@ def submit_install(
     }
 
 
-def install_status(clients, command_id):
-    """Status of one install command and each of its instances (REST GET .../{commandId}/status)."""
+def check_command_id(command_id):
+    """An SSM command ID (a UUID), else InputError."""
     if not isinstance(command_id, str) or not _COMMAND_ID.match(command_id):
         raise InputError(f"commandId {command_id!r} is not an SSM command ID (a 36-character UUID).")
+    return command_id
+
+
+def install_status(clients, command_id, documents=None):
+    """Status of one install command and each of its instances (REST GET .../{commandId}/status).
+
+    :param documents: when given, only a command of one of these documents is reported;
+        any other is answered like an unknown command (NotFoundError), before its
+        invocations (and their output) are read
+    """
+    check_command_id(command_id)
     ssm = clients.reader("ssm")
     command = get_command(ssm, command_id)
-    if command is None:
+    if command is None or (documents is not None and command.get("DocumentName") not in documents):
         raise NotFoundError(
             f"No SSM command {command_id} in {clients.region or 'this region'}: check the ID and the region "
             "(SSM keeps command history for 30 days)."
@@ -1113,6 +1124,7 @@ class _Run:
             self.created_by,
             ttl_days=self.request.tracking_ttl_days,
             created_at=entry["requested_at"],
+            command_region=self.clients.region,
         )
 
     def _tracking_write(self, command_id, what, call, *args, **kwargs):

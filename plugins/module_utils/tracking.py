@@ -6,7 +6,9 @@ One item per SSM command, keyed by ``CommandId``::
 
     CommandId    S   hash key
     InstanceIds  L   of S
-    TargetRegion S
+    TargetRegion S   where DRS replicates the instances to
+    CommandRegion S  where the SSM command runs (the instances' Region); absent on records
+                     written before it was added
     Status       S   Pending | InProgress | Success | Failed | Cancelled
     CreatedAt    S   ISO 8601 (UTC); range key of the CreatedAtIndex GSI
     CreatedDay   S   the UTC day of CreatedAt (YYYY-MM-DD); hash key of the CreatedAtIndex GSI
@@ -101,8 +103,21 @@ class TrackingTable:
                     raise
         return False  # not reached
 
-    def record_command(self, command_id, instance_ids, target_region, status, created_by, ttl_days=90, created_at=None):
-        """Create the record of a command; False when it already exists (a re-run re-attached to it)."""
+    def record_command(
+        self,
+        command_id,
+        instance_ids,
+        target_region,
+        status,
+        created_by,
+        ttl_days=90,
+        created_at=None,
+        command_region=None,
+    ):
+        """Create the record of a command; False when it already exists (a re-run re-attached to it).
+
+        :param command_region: the Region the SSM command runs in (a status lookup needs it)
+        """
         created = parse_datetime(created_at) or utcnow()
         expires = int((created + timedelta(days=ttl_days)).timestamp())
         item = {
@@ -115,6 +130,8 @@ class TrackingTable:
             "CreatedBy": {"S": created_by or "unknown"},
             "TTL": {"N": str(expires)},
         }
+        if command_region:
+            item["CommandRegion"] = {"S": command_region}
         return self._write(
             self.client.put_item,
             True,

@@ -19,7 +19,6 @@ from ansible_collections.drs.orchestration.plugins.module_utils import (
     replication,
 )
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import error_code
-from ansible_collections.drs.orchestration.plugins.module_utils.errors import NotFoundError
 from ansible_collections.drs.orchestration.plugins.module_utils.tracking import TrackingTable
 from ansible_collections.drs.orchestration.plugins.module_utils.validation import check_ids
 
@@ -144,13 +143,13 @@ def install_agent(app, request):
             ) from exc
         raise
     answer = shapes.install_accepted(sent, target_region, region)
-    answer["tracked"], warning = _record_install(app, sent, target_region, request.user)
+    answer["tracked"], warning = _record_install(app, sent, target_region, region, request.user)
     if warning:
         answer["warnings"] = [warning]
     return 202, answer
 
 
-def _record_install(app, sent, target_region, user):
+def _record_install(app, sent, target_region, region, user):
     """Write the tracking record; a failure is reported, not raised: the command was sent."""
     if not app.table_name:
         return False, "No tracking table configured (AGENT_INSTALLATIONS_TABLE): the install was not recorded."
@@ -163,6 +162,7 @@ def _record_install(app, sent, target_region, user):
             created_by=user,
             ttl_days=app.ttl_days,
             created_at=sent.get("requested_at"),
+            command_region=region,
         )
     except Exception as exc:  # the command is out; say the record is missing rather than fail the request
         LOG.exception("tracking record for %s not written", sent["command_id"])
@@ -175,21 +175,18 @@ def install_status(app, request):
 
     Only agent installs: a command of an install document (``app.install_documents``) or one
     the tracking table recorded. Any other SSM command of the account is answered exactly
-    like an unknown one (404, same message): its status and output are not this API's to show.
+    like an unknown one (404, same message), before its output is read: its status and
+    output are not this API's to show. Without ``?region=`` a recorded command is looked up
+    in the Region it was sent in.
     """
-    command_id = request.path_param("commandId")
-    region = region_of(app, request.query_value("region"))
-    clients = app.clients_for(region)
-    status = agent_install.install_status(clients, command_id)
+    command_id = agent_install.check_command_id(request.path_param("commandId"))
     table = TrackingTable(app.clients.writer("dynamodb"), app.table_name) if app.table_name else None
     record = table.get(command_id) if table else None
-    if record is None and status.get("document_name") not in app.install_documents:
-        LOG.warning("status of %s refused: document %s is no install document", command_id, status.get("document_name"))
-        # The core's message for an unknown command (agent_install.install_status), word for word.
-        raise NotFoundError(
-            f"No SSM command {command_id} in {clients.region or 'this region'}: check the ID and the region "
-            "(SSM keeps command history for 30 days)."
-        )
+    asked = request.query_value("region")
+    region = region_of(app, asked if asked is not None or not record else record.get("CommandRegion"))
+    status = agent_install.install_status(
+        app.clients_for(region), command_id, documents=None if record else app.install_documents
+    )
     if record:
         overall = status["overall_status"]
         if overall in TERMINAL_INSTALL_STATUSES and record.get("Status") != overall:

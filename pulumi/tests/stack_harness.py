@@ -160,10 +160,10 @@ class Api:
 
 
 def create_tracking_table(emu):
-    """The table as the Pulumi program declares it (same key, index and TTL attribute)."""
+    """The table as the Pulumi program declares it (same key, index and TTL attribute), in the stack's region."""
     from components import table
 
-    client = emu.client("dynamodb")
+    client = emu.client("dynamodb", region=API_REGIONS[0])
     client.create_table(
         TableName=TABLE_NAME,
         BillingMode="PAY_PER_REQUEST",

@@ -259,6 +259,21 @@ def test_install_status_reports_a_command_the_tracking_table_recorded(api_factor
     assert (response.json["documentName"], response.json["createdBy"]) == ("Custom-InstallDRAgent", "ops@example.com")
 
 
+def test_a_recorded_install_is_found_in_the_region_it_was_sent_in_without_region(api_factory):
+    api = api_factory({**INSTALL_FLEET, "region": "us-west-2"})
+    sent = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-east-1", "region": "us-west-2"})
+    assert sent.status_code == 202, sent.json
+    command_id = sent.json["commandId"]
+    record = TrackingTable(api.emu.client("dynamodb", region="us-east-1"), TABLE_NAME).get(command_id)
+    assert record["CommandRegion"] == "us-west-2"
+
+    found = api.get(f"/agent/install/{command_id}/status")  # the API's default region is us-east-1
+
+    assert found.status_code == 200, found.json
+    assert found.json["commandId"] == command_id
+    assert_error(api.get(f"/agent/install/{command_id}/status", region="us-east-1"), 404, "No SSM command")
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

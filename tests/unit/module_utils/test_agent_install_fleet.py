@@ -895,6 +895,7 @@ def test_tracking_table_gets_one_record_per_command_and_its_final_status(run):
     assert statuses == ["Failed", "Success"]
     for item in items.values():
         assert item["TargetRegion"]["S"] == "us-west-2"
+        assert item["CommandRegion"]["S"] == "us-east-1"  # where the instances are, and SSM ran the command
         assert item["CreatedBy"]["S"].startswith("arn:aws:iam::")
         assert int(item["TTL"]["N"]) > 0
         assert item["CreatedAt"]["S"]

@@ -53,12 +53,14 @@ def test_record_has_the_rest_api_schema(dynamodb):
         "arn:aws:iam::123456789012:user/ops",
         ttl_days=7,
         created_at="2025-01-01T00:00:00Z",
+        command_region="us-east-1",
     )
     item = table.get(COMMAND_ID)
     assert item == {
         "CommandId": COMMAND_ID,
         "InstanceIds": ["i-0123456789abcdef0"],
         "TargetRegion": "us-west-2",
+        "CommandRegion": "us-east-1",
         "Status": "Pending",
         "CreatedAt": "2025-01-01T00:00:00+00:00",
         "CreatedDay": "2025-01-01",
