@@ -80,6 +80,13 @@ def mutating(emu, since=0):
     ]
 
 
+def deny_once(emu, operation):
+    """The next call of ``operation`` (``"drs:DescribeRecoveryInstances"``) is refused: 403 AccessDeniedException."""
+    emu.admin.faults(
+        fail_next={operation: {"count": 1, "mode": "before", "status": 403, "code": "AccessDeniedException"}}
+    )
+
+
 def last_seq(emu):
     """The sequence number of the last call the emulator logged (0 before any): a mark for :func:`mutating`."""
     calls = emu.calls()

@@ -809,16 +809,14 @@ def recovery_instance_info(
         (the other regions' records, ``errors`` naming the region) in its details
     """
     regions = check_regions(regions, clients.region)
-    ids = check_ids(recovery_instance_ids, "recovery_instance", "recovery_instance_ids")
-    servers = check_ids(source_server_ids, "source_server", "source_server_ids")
-    if ids and servers:
-        raise InputError("Give recovery_instance_ids or source_server_ids, not both.")
+    ids = check_ids(recovery_instance_ids, "recovery_instance", "recovery_instance_ids")  # for ``missing``
     if origin_environment is not None and origin_environment not in ORIGIN_ENVIRONMENTS:
         raise InputError(f"origin_environment: {origin_environment!r} is not one of {', '.join(ORIGIN_ENVIRONMENTS)}.")
     records, errors = [], []
     for region in regions:
         try:
-            records += describe_recovery_instances(clients, region, ids, servers, include_reversed)
+            # it checks the IDs (and that not both are given) before its first call
+            records += describe_recovery_instances(clients, region, ids, source_server_ids, include_reversed)
         except Exception as exc:
             if not is_aws_error(exc):
                 raise

@@ -8,7 +8,7 @@ ARN, hostname, pending action), and the fixed number of reads it costs.
 from __future__ import annotations
 
 from ansible_collections.drs.orchestration.plugins.modules import drs_recovery_instance_info
-from tests.failback_fleets import FAST, ORIGIN, RECOVERY, launch
+from tests.failback_fleets import FAST, ORIGIN, RECOVERY, deny_once, launch
 from tests.module_harness import emulator_args, run_module
 
 
@@ -214,16 +214,7 @@ def test_several_regions_are_read_in_one_task(emulator_factory):
 
 def test_a_region_that_cannot_be_read_fails_the_task_but_keeps_the_others(emulator_factory):
     emu, _, in_origin = two_recovery_regions(emulator_factory)
-    emu.admin.faults(
-        fail_next={
-            "drs:DescribeRecoveryInstances": {
-                "count": 1,
-                "mode": "before",
-                "status": 403,
-                "code": "AccessDeniedException",
-            }
-        }
-    )
+    deny_once(emu, "drs:DescribeRecoveryInstances")
 
     result = run_module(drs_recovery_instance_info, {**emulator_args(emu, RECOVERY), "regions": [RECOVERY, ORIGIN]})
 

@@ -13,7 +13,7 @@ import csv
 import json
 from html.parser import HTMLParser
 
-from tests.failback_fleets import FAST, ORIGIN, RECOVERY, launch
+from tests.failback_fleets import FAST, ORIGIN, RECOVERY, deny_once, launch
 from tests.module_harness import REPO, run_playbook
 
 PLAYBOOK = REPO / "playbooks" / "replication_status.yml"
@@ -156,16 +156,7 @@ def test_runbook_shows_each_recovery_instance_with_failback_status_progress_and_
 
 def test_a_region_that_cannot_be_read_is_named_and_the_rest_is_still_reported(emulator_factory, tmp_path):
     emu, ids, _ = failed_over(emulator_factory)
-    emu.admin.faults(
-        fail_next={
-            "drs:DescribeRecoveryInstances": {
-                "count": 1,
-                "mode": "before",
-                "status": 403,
-                "code": "AccessDeniedException",
-            }
-        }
-    )
+    deny_once(emu, "drs:DescribeRecoveryInstances")
 
     done = run_playbook(
         PLAYBOOK, {"drs_regions": f"{ORIGIN},{RECOVERY}", "drs_report_dir": str(tmp_path)}, env=emu.env()

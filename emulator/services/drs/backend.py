@@ -349,13 +349,7 @@ class DrsBackend(Backend):
                 f"Recovery instance {instance.id} did not originate in EC2; reverse replication applies only to "
                 "instances that originated in EC2 (fail back on-premises servers with the Failback Client)"
             )
-        if instance.source_server_id in self._busy:
-            raise conflict(
-                f"Recovery instance {instance.id} takes part in job {self._busy[instance.source_server_id]}; "
-                "wait for it to complete",
-                instance.id,
-                "RECOVERY_INSTANCE",
-            )
+        self._refuse_while_in_job(instance)
         now = self.now()
         source = (self.account_id, self.region, instance.id)
         target = self.resolve_server(server.reversed_arn) if server.reversed_arn else None
@@ -452,9 +446,8 @@ class DrsBackend(Backend):
             instance.replication.reset(self.now())
         return {}
 
-    def disconnect_recovery_instance(self, params: dict) -> dict:
-        self._require_initialized()
-        instance = self._instance(params["recoveryInstanceID"])
+    def _refuse_while_in_job(self, instance):
+        """ConflictException while the instance's source server takes part in a PENDING or STARTED job."""
         if instance.source_server_id in self._busy:
             raise conflict(
                 f"Recovery instance {instance.id} takes part in job {self._busy[instance.source_server_id]}; "
@@ -462,6 +455,11 @@ class DrsBackend(Backend):
                 instance.id,
                 "RECOVERY_INSTANCE",
             )
+
+    def disconnect_recovery_instance(self, params: dict) -> dict:
+        self._require_initialized()
+        instance = self._instance(params["recoveryInstanceID"])
+        self._refuse_while_in_job(instance)
         now = self.now()
         paired = "failbackClientID" in instance.failback
         instance.replication.disconnect(now)
