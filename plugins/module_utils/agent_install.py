@@ -708,8 +708,9 @@ class _Run:
     def _remember_earlier_installs(self):
         """What SSM already did for these instances and this target region, in the last 24 hours.
 
-        One ListCommands sweep of the document (30 days cross-account), then one
-        ListCommandInvocations per finished command that was the latest for one of these
+        One ListCommands sweep of the document (30 days cross-account), one
+        ListCommandInvocations per command sent with Targets (its instances are known only from
+        its invocations), then one per finished command that was the latest for one of these
         instances: a command's own Status does not tell each instance's result
         (Undeliverable, InvalidPlatform and AccessDenied invocations leave a command
         ``Success``; botocore ``ssm`` model, CommandInvocation StatusDetails). For
@@ -732,9 +733,10 @@ class _Run:
             for c in history
             if _command_region(c) == request.target_region and _command_account(c) == request.account_id
         ]
+        listed = {}  # CommandId -> its invocations, read once for commands sent with Targets
         latest = {}
         for command in sorted(mine, key=lambda c: parse_datetime(c.get("RequestedDateTime")) or 0):
-            for instance_id in command.get("InstanceIds") or ():
+            for instance_id in self._command_instances(command, listed):
                 if instance_id in open_ids or instance_id in protected_ids:
                     latest[instance_id] = command
         # Failures count for a day whatever the lookback: a month-old failure should not block an install.
@@ -747,8 +749,9 @@ class _Run:
             if status not in TERMINAL_STATUSES:
                 self._attach(command, [i for i in instance_ids if i in open_ids])
                 continue
-            # Output (Details) only where it may explain a failure.
-            raw = list_invocations(self.ssm, command["CommandId"], details=status != "Success")
+            raw = listed.get(command["CommandId"])
+            if raw is None:
+                raw = list_invocations(self.ssm, command["CommandId"], details=_details_needed(command))
             self._remember_finished(command, raw)
             invocations = {i.get("InstanceId"): invocation_summary(i) for i in raw}
             for instance_id in instance_ids:
@@ -765,6 +768,17 @@ class _Run:
                         self._earlier_success(record, command)
                 elif instance_id in open_ids and not request.retry_failed and _requested_after(command, failures_since):
                     self._earlier_failure(record, command, result)
+
+    def _command_instances(self, command, listed):
+        """The instances a command runs on: its InstanceIds or, sent with Targets (tags, by someone
+        else), the instances SSM resolved them to, from its invocations (one ListCommandInvocations,
+        kept in ``listed`` for its outcome). A Targets command still resolving may not list them all yet.
+        """
+        if command.get("InstanceIds") or not command.get("Targets"):
+            return command.get("InstanceIds") or ()
+        raw = list_invocations(self.ssm, command["CommandId"], details=_details_needed(command))
+        listed[command["CommandId"]] = raw
+        return [i.get("InstanceId") for i in raw]
 
     def _remember_finished(self, command, invocations):
         """Keep a finished command's outcome for its tracking record (written when not in check mode).
@@ -1370,6 +1384,11 @@ def _refusal_hint(code, request):
         f"lags behind the regions DRS supports): if the message names Region, use a region it lists or a copy of "
         f"the document that accepts {request.target_region}. "
     )
+
+
+def _details_needed(command):
+    """Plugin output (Details) only for a finished command, and only where it may explain a failure."""
+    return command.get("Status") in TERMINAL_STATUSES and command.get("Status") != "Success"
 
 
 def _stale_state(server):

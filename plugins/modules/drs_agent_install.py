@@ -15,7 +15,8 @@ description:
     C(identificationHints.awsInstanceID), failover direction) are not sent anything - reported as C(installed)
     when an install from this document in the last 24 hours put them there, C(skipped) otherwise; the task
     then reports C(changed=false). An install already running for the same instance and target region is
-    re-attached, not sent again, so re-running after an interruption never installs twice. An install that
+    re-attached, not sent again, so re-running after an interruption never installs twice; that includes
+    installs sent by others with C(Targets) (tags), whose instances are read from their invocations. An install that
     failed in the last 24 hours is reported and not retried unless O(retry_failed); each instance's own
     result is read (an SSM command can end C(Success) while some of its instances were C(AccessDenied),
     C(Undeliverable) or C(InvalidPlatform)).

@@ -302,6 +302,53 @@ def test_interrupted_run_is_reattached_not_sent_again(run):
     assert second["commands"][0]["reattached"] is True
 
 
+def send_by_tag(r, region="us-west-2"):
+    """An install someone sent from the console by tag (Targets, no InstanceIds)."""
+    ssm = r.emu.client("ssm")
+    return ssm.send_command(
+        DocumentName="AWSDisasterRecovery-InstallDRAgentOnInstance",
+        Targets=[{"Key": "tag:dr:enabled", "Values": ["true"]}],
+        Parameters={"Region": [region]},
+    )["Command"]["CommandId"]
+
+
+def test_install_sent_by_tag_and_still_running_is_reattached_not_sent_again(run):
+    r = run(fleet(count=4))
+    command_id = send_by_tag(r)
+    r.sleep(1)  # SSM has resolved the targets into invocations
+    result = r.install()
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1  # only the console's
+    assert result["changed"] is False
+    assert result["summary"]["installed"] == 4
+    assert [c["command_id"] for c in result["commands"]] == [command_id]
+    assert all(i["reattached"] and i["command_id"] == command_id for i in result["instances"])
+
+
+def test_failed_install_sent_by_tag_is_reported_not_retried(run):
+    r = run(fleet(count=3))
+    victim = r.ids()[0]
+    r.emu.admin.service("ssm", "set-install-outcome", instance_id=victim, outcome="fail")
+    send_by_tag(r)
+    r.sleep(600)
+    result = r.install(max_failures=1)
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    record = by_id(result)[victim]
+    assert record["outcome"] == "failed"
+    assert "an earlier install" in record["reason"]
+    assert record["output"]  # read with Details, once
+    assert result["summary"]["installed"] == 2
+
+
+def test_install_sent_by_tag_for_another_target_region_is_not_reattached(run):
+    r = run(fleet(count=2))
+    send_by_tag(r, region="eu-west-1")
+    r.sleep(1)
+    result = r.install()
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+    assert result["summary"]["reattached"] == 0
+    assert r.emu.world.call_counts["ssm:ListCommandInvocations"] == 1  # our own command's, not the other's
+
+
 def test_install_in_flight_for_another_target_region_is_not_reattached(run):
     r = run(fleet(count=2))
     r.install(wait=False, target_region="eu-west-1")
