@@ -1,4 +1,4 @@
-"""playbooks/drill.yml run by ansible-playbook against the emulator: answers it refuses.
+"""playbooks/drill.yml run by ansible-playbook against the emulator: answers it refuses, a re-run after an interruption.
 
 The variables are given as an AWX survey gives them: text. A whole drill from survey
 answers (launch, verify, terminate, report file) is the drill Molecule scenario's
@@ -38,3 +38,29 @@ def test_survey_answers_naming_servers_two_ways_are_refused(emulator_factory):
     assert run.returncode != 0
     assert "either source_server_ids or source_server_tags" in run.stdout
     assert emu.calls("drs") == []
+
+
+def test_drill_interrupted_while_its_job_runs_is_resumed_by_the_rerun_without_a_second_launch(emulator_factory):
+    # Lost answers and killed module runs are covered through the module (test_drs_recovery.py);
+    # here the whole playbook gives up after the launch and the operator runs it again.
+    emu = emulator_factory({**fleet(), "timing": {"launch_seconds": 1200}})  # clock stopped
+    answers = survey(emu, source_server_tags="app=shop", terminate_after_verify="true")
+
+    first = run_playbook(PLAYBOOK, {**answers, "wait_timeout": "0"})
+    assert first.returncode != 0
+    assert "Timed out" in first.stdout, first.stdout[-3000:]
+    emu.admin.set_speed(120)  # the launch job completes 10 s from now: the rerun finds it running
+
+    rerun = run_playbook(PLAYBOOK, answers)
+
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert "0 launched now, 2 re-attached to running jobs" in rerun.stdout
+    drs = emu.client("drs", region=REGION)
+    jobs = drs.describe_jobs(filters={})["items"]
+    assert sorted(j["type"] for j in jobs) == ["LAUNCH", "TERMINATE"]
+    (launch,) = [j for j in jobs if j["type"] == "LAUNCH"]
+    assert launch["initiatedBy"] == "START_DRILL"
+    assert len(launch["participatingServers"]) == 2
+    assert [c["status"] for c in emu.calls("drs", "StartRecovery")] == [202]
+    assert len(emu.calls("drs", "TerminateRecoveryInstances")) == 1
+    assert drs.describe_recovery_instances(filters={})["items"] == []
