@@ -24,7 +24,7 @@ from ansible_collections.drs.orchestration.plugins.module_utils.aws import (
 )
 
 from . import routes
-from .proxy import HttpError, Request, error_response, response
+from .proxy import HttpError, Request, cors_headers, error_response, response
 
 LOG = logging.getLogger("drs_orchestration.api")
 
@@ -67,6 +67,9 @@ class App:
         # instances carrying this tag, so an AccessDenied most likely means an untagged one.
         tag_key = environ.get("INSTALL_INSTANCE_TAG_KEY") or None
         self.install_instance_tag = (tag_key, environ.get("INSTALL_INSTANCE_TAG_VALUE") or "") if tag_key else None
+        # The stack's corsAllowedOrigins: browser origins whose pages may read the answers.
+        origins = (environ.get("CORS_ALLOWED_ORIGINS") or "").split(",")
+        self.cors_origins = frozenset(origin.strip() for origin in origins if origin.strip())
         self._make_clients = make_clients or (lambda region: Clients.from_session(region=region))
         self._clients = {}
 
@@ -82,6 +85,12 @@ class App:
         return self._clients[region]
 
     def handle(self, event):
+        """The proxy response to ``event``, errors included, with the CORS headers the stack allows."""
+        answer = self._answer(event)
+        answer["headers"].update(cors_headers(self.cors_origins, event))
+        return answer
+
+    def _answer(self, event):
         request = None
         try:
             request = Request(event)

@@ -44,6 +44,27 @@ def response(status, body, headers=None):
     }
 
 
+def cors_headers(allowed_origins, event):
+    """The CORS headers of an answer to ``event`` (API Gateway's preflights are answered without us).
+
+    ``allowed_origins``: the stack's ``corsAllowedOrigins`` (empty: CORS off, no header).
+    ``*``: any origin may read every answer. A list: the caller's ``Origin`` is named when
+    it is in the list, and ``Vary: Origin`` goes on every answer, since the answer depends
+    on it (Fetch standard, "CORS protocol and HTTP caches"). ``Retry-After`` (429) is not a
+    header browsers let a page read unless it is exposed.
+    """
+    if not allowed_origins:
+        return {}
+    if "*" in allowed_origins:
+        return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
+    headers = {"Vary": "Origin"}
+    sent = (event.get("headers") if isinstance(event, dict) else None) or {}
+    origin = next((v for k, v in sent.items() if isinstance(k, str) and k.lower() == "origin"), None)
+    if origin in allowed_origins:
+        headers.update({"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Retry-After"})
+    return headers
+
+
 def error_response(error: HttpError, request_id=None):
     body = {"error": error.message, "code": error.code}
     if error.details:

@@ -4,6 +4,8 @@ Routes are not declared here one by one: API Gateway imports the OpenAPI documen
 (the published contract) with the Lambda proxy integration and the Cognito authorizer
 added to every operation (:func:`openapi.for_api_gateway`). A new route in the document
 is a new route in the API, with the same authorizer and a matching Lambda permission.
+With ``corsAllowedOrigins`` set, browsers on those origins may call it: API Gateway
+answers the preflights and the handler names the origin in its answers.
 """
 
 from __future__ import annotations
@@ -103,6 +105,12 @@ class RestApi(pulumi.ComponentResource):
                         if settings.install_instance_tag
                         else {}
                     ),
+                    # corsAllowedOrigins: the handler's answers name the caller's origin when it is one of these.
+                    **(
+                        {"CORS_ALLOWED_ORIGINS": ",".join(settings.cors_allowed_origins)}
+                        if settings.cors_allowed_origins
+                        else {}
+                    ),
                 }
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=function_logs.name),
@@ -112,7 +120,12 @@ class RestApi(pulumi.ComponentResource):
 
         self.body = pulumi.Output.all(self.function.invoke_arn, self.user_pool_arn).apply(
             lambda args: json.dumps(
-                openapi.for_api_gateway(document, lambda_invoke_arn=args[0], user_pool_arns=[args[1]]),
+                openapi.for_api_gateway(
+                    document,
+                    lambda_invoke_arn=args[0],
+                    user_pool_arns=[args[1]],
+                    cors_origins=settings.cors_allowed_origins,
+                ),
                 sort_keys=True,
             )
         )

@@ -32,6 +32,9 @@ _USER_POOL_ARN = re.compile(r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:user
 _DOCUMENT = re.compile(r"^[a-zA-Z0-9_\-.]{3,128}$")
 _TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# A browser's Origin header: scheme://host[:port], lowercase, no path (RFC 6454 serialization).
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_ORIGIN = re.compile(rf"^(?P<scheme>https?)://{_LABEL}(\.{_LABEL})*(:(?P<port>[0-9]{{1,5}}))?$")
 
 
 class ConfigError(ValueError):
@@ -62,6 +65,7 @@ class Settings:
     manage_api_gateway_account: bool = True
     throttle_rate_limit: int = 20
     throttle_burst_limit: int = 40
+    cors_allowed_origins: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -98,6 +102,30 @@ def _bool(value, key):
     if not isinstance(value, bool):
         raise ConfigError(f"{key} must be true or false, got {value!r}.")
     return value
+
+
+def _origins(value):
+    """``corsAllowedOrigins``: origins exactly as a browser sends them in ``Origin``, or ``*`` alone."""
+    key = "corsAllowedOrigins"
+    origins = _list(value, key) or []
+    if "*" in origins:
+        if len(origins) > 1:
+            raise ConfigError(f"{key}: '*' (any origin) stands alone; give either ['*'] or a list of origins.")
+        return ("*",)
+    for origin in origins:
+        match = _ORIGIN.match(origin)
+        if not match or int(match["port"] or 1) > 65535:
+            raise ConfigError(
+                f"{key}: {origin!r} is not an origin. Give scheme://host[:port] as the browser sends it in "
+                "its Origin header, lowercase, without path or trailing slash, e.g. https://dr.example.com "
+                "or http://localhost:3000 (or '*' alone for any origin)."
+            )
+        if (match["scheme"], match["port"]) in (("https", "443"), ("http", "80")):
+            raise ConfigError(
+                f"{key}: {origin!r} names its scheme's default port, which browsers leave out of the "
+                f"Origin header; write {origin.rsplit(':', 1)[0]!r}."
+            )
+    return tuple(dict.fromkeys(origins))
 
 
 def parse(values: dict, *, project: str, stack: str, region: str | None) -> Settings:
@@ -216,6 +244,7 @@ def parse(values: dict, *, project: str, stack: str, region: str | None) -> Sett
         manage_api_gateway_account=_bool(values.get("manageApiGatewayAccount", True), "manageApiGatewayAccount"),
         throttle_rate_limit=_int(values.get("throttleRateLimit", 20), "throttleRateLimit", 1, 10000),
         throttle_burst_limit=_int(values.get("throttleBurstLimit", 40), "throttleBurstLimit", 1, 5000),
+        cors_allowed_origins=_origins(values.get("corsAllowedOrigins")),
         # More tags for every resource: the provider's aws:defaultTags (see docs/pulumi.md).
         tags={"Project": name_prefix, "Environment": environment, "ManagedBy": "pulumi"},
     )
@@ -244,6 +273,7 @@ KEYS = {
     "manageApiGatewayAccount": bool,
     "throttleRateLimit": int,
     "throttleBurstLimit": int,
+    "corsAllowedOrigins": list,
 }
 
 

@@ -741,3 +741,73 @@ def test_core_errors_map_to_the_status_of_their_kind(api_factory, monkeypatch, e
     api = api_factory(FAILBACK_FLEET)
     body = assert_error(api.post("/recovery-instances/i-0aaaaaaaaaaaaaaa1/failback", {"isDrill": True}), status)
     assert (body["code"], body["error"]) == (code, error.message)
+
+
+# --- CORS (corsAllowedOrigins) ------------------------------------------------------------------
+
+UI, DEV_UI = "https://dr.example.com", "http://localhost:3000"
+CORS = {"CORS_ALLOWED_ORIGINS": f"{UI},{DEV_UI}"}
+
+
+def _from(api, origin):
+    return {**api.headers, "Origin": origin}
+
+
+@pytest.mark.parametrize("origin", [UI, DEV_UI])
+def test_answers_name_an_allowed_origin_successes_and_errors_alike(api_factory, origin):
+    api = api_factory(SERVERS_FLEET, env=CORS)
+    ok = api.http.get("/replication/summary", headers=_from(api, origin))
+    bad = api.http.get("/replication/summary", query_string={"includeJobs": "maybe"}, headers=_from(api, origin))
+    unknown = api.http.get("/servers/s-1234567890abcdef0/replication-status", headers=_from(api, origin))
+    assert (ok.status_code, bad.status_code, unknown.status_code) == (200, 400, 404)
+    for response in (ok, bad, unknown):
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert response.headers["Vary"] == "Origin"
+        assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+def test_answers_never_name_an_origin_that_is_not_allowed(api_factory):
+    api = api_factory(SERVERS_FLEET, env=CORS)
+    for headers in (_from(api, "https://evil.example.com"), _from(api, "https://dr.example.com.evil.net"), api.headers):
+        response = api.http.get("/replication/summary", headers=headers)
+        assert response.status_code == 200
+        assert "Access-Control-Allow-Origin" not in response.headers
+        assert "Access-Control-Expose-Headers" not in response.headers
+        # The answer still depends on Origin: a cache must not give this one to an allowed origin.
+        assert response.headers["Vary"] == "Origin"
+
+
+def test_without_cors_origins_answers_carry_no_cors_header(api_factory):
+    api = api_factory(SERVERS_FLEET)
+    response = api.http.get("/replication/summary", headers=_from(api, UI))
+    assert response.status_code == 200
+    assert not [name for name, _ in response.headers.items() if name.startswith("Access-Control") or name == "Vary"]
+
+
+def test_any_origin_gets_a_static_wildcard(api_factory):
+    api = api_factory(SERVERS_FLEET, env={"CORS_ALLOWED_ORIGINS": "*"})
+    for headers in (_from(api, "https://anything.example.org"), api.headers):
+        response = api.http.get("/replication/summary", headers=headers)
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Vary" not in response.headers
+
+
+def test_the_origin_header_is_read_in_any_case_and_bugs_keep_the_header(api_factory, monkeypatch):
+    """HTTP/2 clients send ``origin``; a 500 (a bug) must stay readable by the page too."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(routes.replication, "describe_replication", broken)
+    api = api_factory(SERVERS_FLEET, env=CORS)
+    event = api.adapter.event("GET", "/replication/summary", headers={**api.headers, "origin": DEV_UI})
+    response = api.app.handle(event)
+    assert response["statusCode"] == 500
+    assert response["headers"]["Access-Control-Allow-Origin"] == DEV_UI
+    assert response["headers"]["Content-Type"] == "application/json"
+    # Not even an event: the answer still goes through the same headers.
+    assert api.app.handle("not an event")["headers"] == {
+        "Content-Type": "application/json",
+        "Cache-Control": "no-store",
+        "Vary": "Origin",
+    }

@@ -27,6 +27,26 @@ def _operations(body):
                 yield method.upper(), path, operation
 
 
+UI, DEV_UI = "https://dr.example.com", "http://localhost:3000"
+
+
+@pytest.fixture(scope="module")
+def cors_stack():
+    """The program with two CORS origins: a UI on CloudFront and a developer's server."""
+    return deploy({**BASE_CONFIG, "corsAllowedOrigins": [UI, DEV_UI]}, stack="cors")
+
+
+def _is_preflight(method, operation):
+    """A generated CORS preflight: OPTIONS answered by API Gateway's mock, never by the Lambda."""
+    integration = operation["x-amazon-apigateway-integration"]
+    return method == "OPTIONS" and integration["type"] == "mock" and "uri" not in integration
+
+
+def _routes(body):
+    """``(METHOD, path)`` of every operation but the generated preflights."""
+    return sorted((m, p) for m, p, op in _operations(body) if not _is_preflight(m, op))
+
+
 # --- the tracking table ---------------------------------------------------------------
 
 
@@ -76,9 +96,10 @@ def test_deletion_protection_can_be_turned_off():
 # --- the API: routes, authorizer, stage, Lambda permission ------------------------------
 
 
-def test_api_routes_are_exactly_the_openapi_document(stack):
+@pytest.mark.parametrize("deployed", ["stack", "cors_stack"])
+def test_api_routes_are_exactly_the_openapi_document(request, deployed):
     document = openapi.load()
-    assert sorted((m, p) for m, p, _ in _operations(_body(stack))) == openapi.routes(document)
+    assert _routes(_body(request.getfixturevalue(deployed))) == openapi.routes(document)
     assert openapi.routes(document) == sorted(
         [
             ("POST", "/agent/install"),
@@ -105,17 +126,30 @@ def test_api_body_keeps_each_operation_its_parameters_and_status_codes(stack):
     assert "nullable" not in json.dumps(body)  # OpenAPI 3.0 schema keywords stay in the published contract
 
 
-def test_every_api_method_uses_the_cognito_authorizer_of_the_created_pool(stack):
+@pytest.mark.parametrize("deployed", ["stack", "cors_stack"])
+def test_every_api_method_uses_the_cognito_authorizer_of_the_created_pool(request, deployed):
+    """Every method but the generated CORS preflights, which are mocks that never reach the Lambda."""
+    stack = request.getfixturevalue(deployed)
     body = _body(stack)
     pool_arn = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_TestPool1"
     scheme = body["components"]["securitySchemes"]["cognito"]
     assert scheme["x-amazon-apigateway-authtype"] == "cognito_user_pools"
     assert scheme["x-amazon-apigateway-authorizer"] == {"type": "cognito_user_pools", "providerARNs": [pool_arn]}
     assert (scheme["in"], scheme["name"]) == ("header", "Authorization")
+    assert "security" not in body  # no API-wide requirement: what each method declares is all it has
+    preflights = []
     operations = list(_operations(body))
-    assert len(operations) == 7
     for method, path, operation in operations:
+        if method == "OPTIONS" and "security" not in operation:
+            integration = operation["x-amazon-apigateway-integration"]
+            assert (integration["type"], integration["passthroughBehavior"]) == ("mock", "never"), path
+            assert not {"uri", "httpMethod"} & set(integration), path
+            preflights.append(path)
+            continue
         assert operation["security"] == [{"cognito": []}], (method, path)
+    assert len(operations) - len(preflights) == 7
+    contract_paths = sorted({path for _, path in openapi.routes(openapi.load())})
+    assert sorted(preflights) == (contract_paths if deployed == "cors_stack" else [])
 
 
 def test_every_api_method_proxies_to_the_handler_function(stack):
@@ -191,7 +225,9 @@ def test_stage_is_explicit_with_json_access_logs_to_its_log_group(stack):
     assert stack.outputs["apiUrl"] == "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/v1"
 
 
-def test_lambda_may_only_be_invoked_by_this_api_stage_and_its_routes(stack):
+@pytest.mark.parametrize("deployed", ["stack", "cors_stack"])
+def test_lambda_may_only_be_invoked_by_this_api_stage_and_its_routes(request, deployed):
+    stack = request.getfixturevalue(deployed)
     execution_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5"
     permissions = stack.of_type(PERMISSION)
     expected = {f"{execution_arn}/v1/{m}{openapi.source_arn_path(p)}" for m, p in openapi.routes(openapi.load())}
@@ -232,6 +268,11 @@ def test_lambda_runs_the_handler_on_python_3_13_with_table_and_regions(stack):
     assert function["loggingConfig"] == {"logFormat": "JSON", "logGroup": "/aws/lambda/drs-orchestration-api-test"}
 
 
+def test_lambda_knows_the_cors_origins(cors_stack):
+    variables = cors_stack.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables["CORS_ALLOWED_ORIGINS"] == f"{UI},{DEV_UI}"
+
+
 def test_lambda_knows_the_install_tag_condition_of_its_role():
     stack = deploy({**BASE_CONFIG, "installInstanceTagKey": "dr:enabled", "installInstanceTagValue": "true"}, "tag")
     variables = stack.one(FUNCTION).inputs["environment"]["variables"]
@@ -258,6 +299,111 @@ def test_stack_exports_url_table_roles_and_user_pool(stack):
     }
 
 
+# --- CORS (corsAllowedOrigins) --------------------------------------------------------------
+
+
+def test_without_cors_origins_no_preflight_and_no_cors_header_anywhere(stack):
+    """Off by default: the body API Gateway imports is the one it imported before CORS existed."""
+    body = _body(stack)
+    assert not [(m, p) for m, p, _ in _operations(body) if m == "OPTIONS"]
+    assert "Access-Control" not in stack.one(REST_API).inputs["body"]
+    assert all("responseParameters" not in r for r in body["x-amazon-apigateway-gateway-responses"].values())
+    assert "CORS_ALLOWED_ORIGINS" not in stack.one(FUNCTION).inputs["environment"]["variables"]
+
+
+def _preflights(body):
+    return {path: op for method, path, op in _operations(body) if method == "OPTIONS"}
+
+
+def _mapped(operation):
+    """``{header: value}`` the preflight's mock integration response maps statically."""
+    response = operation["x-amazon-apigateway-integration"]["responses"]["default"]
+    prefix = "method.response.header."
+    assert all(key.startswith(prefix) for key in response["responseParameters"])
+    return {key[len(prefix) :]: value for key, value in response["responseParameters"].items()}
+
+
+def test_each_contract_path_answers_its_preflight_with_a_mock_and_no_authorizer(cors_stack):
+    body = _body(cors_stack)
+    document = openapi.load()
+    preflights = _preflights(body)
+    assert sorted(preflights) == sorted(document["paths"])
+    assert "options" not in json.dumps(list(document["paths"].values()))  # the contract itself has no OPTIONS
+    for path, operation in preflights.items():
+        assert "security" not in operation, path  # browsers send preflights without the Authorization header
+        integration = operation["x-amazon-apigateway-integration"]
+        assert integration["type"] == "mock"
+        assert "uri" not in integration
+        assert json.loads(integration["requestTemplates"]["application/json"]) == {"statusCode": 200}
+        response = integration["responses"]["default"]
+        assert response["statusCode"] == "200"
+        methods = sorted(m.upper() for m in document["paths"][path])
+        headers = _mapped(operation)
+        assert headers["Access-Control-Allow-Methods"] == "'" + ",".join([*methods, "OPTIONS"]) + "'"
+        allowed = headers["Access-Control-Allow-Headers"].strip("'").split(",")
+        assert {"Authorization", "Content-Type"} <= set(allowed)
+        assert headers["Access-Control-Max-Age"] == "'7200'"
+        assert headers["Vary"] == "'Origin'"
+        # Every header the integration response sets is declared on the method response.
+        declared = set(operation["responses"]["200"]["headers"])
+        assert {*headers, "Access-Control-Allow-Origin"} <= declared
+        # Path parameters are declared, as OpenAPI requires of every operation on a templated path.
+        names = [p["name"] for p in operation["parameters"]]
+        assert names == [part[1:-1] for part in path.split("/") if part.startswith("{")], path
+
+
+def test_with_several_origins_the_preflight_names_the_callers_origin_only_when_allowed(cors_stack):
+    """API Gateway's mock cannot map a header conditionally: its response template overrides it."""
+    for operation in _preflights(_body(cors_stack)).values():
+        assert "Access-Control-Allow-Origin" not in _mapped(operation)  # never a fixed one of the list
+        template = operation["x-amazon-apigateway-integration"]["responses"]["default"]["responseTemplates"][
+            "application/json"
+        ]
+        lines = template.splitlines()
+        assert lines[0] == f'#set($allowed = ["{UI}", "{DEV_UI}"])'
+        assert "$input.params().header.get('Origin')" in template
+        assert (
+            '#if($allowed.contains("$!origin"))'
+            '#set($context.responseOverride.header.Access-Control-Allow-Origin = "$origin")#end'
+        ) in lines
+        assert lines[-1] == "{}"
+
+
+@pytest.mark.parametrize(("origins", "expected"), [([UI], UI), (["*"], "*")])
+def test_with_one_origin_or_any_the_header_is_static(origins, expected):
+    stack = deploy({**BASE_CONFIG, "corsAllowedOrigins": origins}, stack="one-origin")
+    body = _body(stack)
+    for operation in _preflights(body).values():
+        assert _mapped(operation)["Access-Control-Allow-Origin"] == f"'{expected}'"
+        assert "Vary" not in _mapped(operation)
+        assert operation["x-amazon-apigateway-integration"]["responses"]["default"]["responseTemplates"] == {
+            "application/json": "{}"
+        }
+    for response in body["x-amazon-apigateway-gateway-responses"].values():
+        assert response["responseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{expected}'"}
+    assert stack.one(FUNCTION).inputs["environment"]["variables"]["CORS_ALLOWED_ORIGINS"] == expected
+
+
+def test_the_gateways_own_errors_are_readable_by_the_allowed_origins(cors_stack):
+    """401 from the authorizer, 404 unknown route, 429, 5xx: without the header the page sees only 'CORS error'."""
+    responses = _body(cors_stack)["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == set(openapi.GATEWAY_RESPONSES)
+    for name, response in responses.items():
+        # Gateway response templates run no VTL, so with several origins the request's Origin is echoed.
+        assert response["responseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "method.request.header.Origin",
+            "gatewayresponse.header.Vary": "'Origin'",
+        }, name
+        assert response["responseTemplates"] == openapi.GATEWAY_RESPONSES[name]["responseTemplates"]
+
+
+def test_a_contract_path_that_declares_options_is_refused_when_cors_is_on():
+    document = openapi.load()
+    document["paths"]["/recovery-instances"]["options"] = document["paths"]["/recovery-instances"]["get"]
+    with pytest.raises(ValueError, match="/recovery-instances declares OPTIONS"):
+        openapi.for_api_gateway(document, lambda_invoke_arn="arn", user_pool_arns=["pool"], cors_origins=("*",))
+
+
 # --- configuration ------------------------------------------------------------------------
 
 
@@ -282,8 +428,32 @@ def test_automation_role_is_assumable_only_by_the_configured_principals():
         ({**BASE_CONFIG, "cognitoUserPoolArn": "us-east-1_abc"}, "is not a user pool ARN"),
         ({**BASE_CONFIG, "automationPrincipalArns": ["awx"]}, "are not IAM principal ARNs"),
         ({**BASE_CONFIG, "installOutputBuckets": ["s3://logs"]}, "are not S3 bucket names"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["https://dr.example.com/"]}, "'https://dr.example.com/' is not an"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["https://dr.example.com/app"]}, "without path or trailing slash"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["dr.example.com"]}, "corsAllowedOrigins: 'dr.example.com' is not"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["https://DR.example.com"]}, "lowercase"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["ftp://dr.example.com"]}, "is not an origin"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["https://*.example.com"]}, "is not an origin"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["http://localhost:99999"]}, "is not an origin"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["https://dr.example.com:443"]}, "write 'https://dr.example.com'"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": ["*", "https://dr.example.com"]}, "'*' (any origin) stands alone"),
+        ({**BASE_CONFIG, "corsAllowedOrigins": [""]}, "corsAllowedOrigins must be a list of non-empty strings"),
     ],
 )
 def test_bad_configuration_stops_with_a_message_naming_the_key(config, message):
     with pytest.raises(settings.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         deploy(config, stack="bad")
+
+
+def test_cors_origins_are_read_as_given_once_each():
+    def origins(value):
+        values = {"automationPrincipalArns": ["arn:aws:iam::123456789012:role/awx"], "corsAllowedOrigins": value}
+        return settings.parse(values, project="drs-orchestration", stack="dev", region="us-east-1").cors_allowed_origins
+
+    assert origins([UI, "http://localhost:3000", UI, "http://127.0.0.1:8080"]) == (
+        UI,
+        "http://localhost:3000",
+        "http://127.0.0.1:8080",
+    )
+    assert origins(["*"]) == origins("*") == ("*",)
+    assert origins([]) == origins(None) == ()
