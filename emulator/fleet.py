@@ -50,6 +50,7 @@ TIMING_DEFAULTS: dict[str, float] = {
     "snapshot_interval_seconds": 600,  # recovery snapshots while CONTINUOUS
     "snapshot_retention_seconds": 7 * 86400,  # DRS: recovery snapshots older than this are gone
     "initiation_retry_seconds": 600,  # DRS: failed initiation step -> next automatic attempt
+    "agent_not_seen_seconds": 300,  # DRS: source machine stopped -> DISCONNECTED (AGENT_NOT_SEEN)
 }
 
 INSTANCE_DEFAULTS: dict[str, Any] = {

@@ -152,6 +152,18 @@ class World:
     def pending_events(self) -> int:
         return len(self._events)
 
+    # Events between services -----------------------------------------------------
+    def instance_state_changed(self, account_id: str, region: str, instance_id: str, state: str) -> None:
+        """EC2 moved an instance to ``state``: backends with ``on_instance_state`` react (DRS: the agent on it).
+
+        Only backends that exist are told: one that was never used has nothing on the instance.
+        """
+        at = self.now()
+        for backend in list(self._backends.values()):
+            hook = getattr(backend, "on_instance_state", None)
+            if hook is not None:
+                hook(account_id, region, instance_id, state, at)
+
     # Call log ------------------------------------------------------------------
     def record_call(self, entry: dict) -> dict:
         with self.lock:

@@ -131,6 +131,8 @@ class Ec2Backend(Backend):
             record["ssm_changed_at"] = self.now()  # the agent stops (or resumes) pinging now
         if state == "terminated" and previous != "terminated":
             self._schedule_vanish(instance_id)
+        if state != previous:  # the software on it (DRS's replication agent) stops or runs again
+            self.world.instance_state_changed(self.account_id, self.region, instance_id, state)
 
     def _schedule_vanish(self, instance_id: str) -> None:
         record = self._instances[instance_id]
@@ -394,6 +396,7 @@ class Ec2Backend(Backend):
         instance_id = _required(body, "instance_id")
         if self._instances.pop(instance_id, None) is None:
             raise ValueError(f"instance {instance_id} does not exist in {self.account_id}/{self.region}")
+        self.world.instance_state_changed(self.account_id, self.region, instance_id, "terminated")  # machine gone
         return {"instance_id": instance_id, "removed": True}
 
 

@@ -28,6 +28,7 @@ from .models import Job, RecoveryInstance, SourceServer, mac_address, machine_pr
 from .replication import parse_fault
 from .seed import FleetLoader, registered_server
 
+MACHINE_DOWN_STATES = ("stopping", "stopped", "shutting-down", "terminated")  # EC2 states the agent does not run in
 MAX_TAGS = 50  # per resource: the limit AWS services document for tags (DRS documents none)
 
 
@@ -112,6 +113,26 @@ class DrsBackend(Backend):
 
     def ec2_state(self, instance_id: str) -> str:
         return ec2_state(self.peer("ec2").get_instance(instance_id))
+
+    def on_instance_state(self, account_id: str, region: str, instance_id: str, state: str, at: datetime) -> None:
+        """World hook: an EC2 instance changed state; the agent of the source server replicating it goes or returns.
+
+        Looked up by awsInstanceID (``_by_instance``), so a state change costs a dictionary
+        read per DRS backend whatever the number of servers. Only FAILOVER servers whose
+        origin is that instance's account and Region (a reversed server replicating from a
+        recovery instance is not coupled); ``pending`` changes nothing (the agent starts once
+        the instance runs).
+        """
+        server = self.servers.get(self._by_instance.get(instance_id, ""))
+        if server is None or server.direction != "FAILOVER" or server.aws_instance_id != instance_id:
+            return
+        cloud = server.cloud or {}
+        if (cloud.get("originAccountID"), cloud.get("originRegion")) != (account_id, region):
+            return
+        if state == "running":
+            server.replication.machine_up(at)
+        elif state in MACHINE_DOWN_STATES:
+            server.replication.machine_down(at)
 
     # Jobs -----------------------------------------------------------------------------
     def _claim(self, server_ids: list[str]) -> None:

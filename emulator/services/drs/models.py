@@ -130,6 +130,7 @@ class SourceServer:
         """Replicate from another machine (re-protection after a failback)."""
         self.machine = machine
         self.cloud = cloud
+        self.replication.forget_machine()
         self._build_static()
 
     def _build_static(self) -> None:
@@ -237,7 +238,7 @@ class SourceServer:
         if not rep.moving:
             return cached[1]
         info = dict(cached[1])
-        if rep.progress_at is not None:
+        if rep.progress_at is not None or rep.rescan_start is not None:
             info["replicatedDisks"] = self._replicated_disks(now)
         lag = rep.lag_seconds(now)
         if lag is not None:
@@ -248,13 +249,13 @@ class SourceServer:
         rep = self.replication
         done = rep.replicated_bytes(now)
         disks = []
-        for (device, total), replicated in zip(self.disks, done, strict=True):
+        for (device, total), replicated, rescanned in zip(self.disks, done, rep.rescanned_bytes(now), strict=True):
             disks.append(
                 {
                     "deviceName": device,
                     "totalStorageBytes": 0 if rep.zeroed else total,
                     "replicatedStorageBytes": int(replicated),
-                    "rescannedStorageBytes": total // 2 if rep.state == "RESCAN" else 0,
+                    "rescannedStorageBytes": rescanned,
                     "backloggedStorageBytes": total // 50 if rep.state == "BACKLOG" else 0,
                     "volumeStatus": "REGULAR",
                 }

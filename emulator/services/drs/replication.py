@@ -13,6 +13,13 @@ Faults (fleet ``replication:`` entries and the ``set-fault`` admin action)::
      at: <initiation step or replication state>, after_seconds: <delay after reaching it>}
 
 A fault stays in force until ``clear-fault``: a failed step fails again on every retry.
+
+The source machine (an EC2 instance) can stop and start again (``machine_down`` /
+``machine_up``, called through the world's instance-state hook): while it is down the agent
+sends no heartbeats and no data; ``agent_not_seen_seconds`` later DRS reports DISCONNECTED
+(AGENT_NOT_SEEN) with a lag that keeps growing. When it runs again the agent reconnects and
+replication continues where it stopped; a server that was continuous rescans its disks
+(RESCAN) before it is CONTINUOUS again.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from .common import REPLICATION_ERRORS, SOURCE_STEPS
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 FAULT_KINDS = ("STALLED", "DISCONNECTED", "FAILED_STEP")
 FAULT_STATES = ("INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS")
+HELD_STATES = ("STALLED", "DISCONNECTED", "BACKLOG", "PAUSED", "RESCAN")  # states a fault (or the fleet) holds
 DEFAULT_FAULT_ERROR = {"STALLED": "UNSTABLE_NETWORK", "DISCONNECTED": "AGENT_NOT_SEEN"}
 
 
@@ -98,6 +106,11 @@ class Replication:
         self.agent_lost: datetime | None = None  # ... until here
         self.last_contact: datetime | None = None
         self.ended: datetime | None = None  # stopped/disconnected: elapsed time freezes
+        self.rescan_start: datetime | None = None  # set while the disks are rescanned after the machine ran again
+        self.rescanned: list[int] | None = None  # bytes rescanned when a rescan was interrupted
+        self.down_since: datetime | None = None  # the source machine is stopped (or gone) since
+        self.after_down: tuple | None = None  # what happens when it runs again, see machine_down()
+        self.deferred_fault: dict | None = None  # a fault that fell due while the machine was down
         self.version = 0  # bumped on every transition: renderings cache on it
         self._seen: tuple | None = None  # (version, valid from, valid until, last seen)
 
@@ -156,7 +169,8 @@ class Replication:
     def start(self, at: datetime) -> None:
         """Begin (or begin again) the initiation sequence."""
         self.epoch += 1
-        self.connect_agent(at)
+        if self.down_since is None:
+            self.connect_agent(at)
         self.zeroed = False
         self.ended = None
         self.resume = None
@@ -176,6 +190,9 @@ class Replication:
         assert self.steps is not None
         self.steps[index] = "IN_PROGRESS"
         self._changed(at)
+        if self.down_since is not None:  # no agent to hand the step to: it waits for the machine
+            self.after_down = ("resume", ("step", index))
+            return
         self._arm_fault(self.step_names[index], at)
         self._at(at, self._timing(self.step_timing_key), lambda t: self._end_step(index, t))
 
@@ -229,6 +246,9 @@ class Replication:
         self.state = "CONTINUOUS"
         self.error = None
         self.cdp_left = None
+        self.rescan_start = None
+        self.rescanned = None
+        self.sync_end = None
         self.replicated = [float(total) for _, total in self.disks]
         self.periods.append([at, None])
         self._changed(at)
@@ -257,7 +277,13 @@ class Replication:
             self._at(at, fault["after_seconds"], lambda t: self._strike(fault, t, point))
 
     def _strike(self, fault: dict, at: datetime, point: str | None = None) -> None:
-        if self.fault is not fault or self.state in ("STOPPED", "DISCONNECTED", "STALLED"):
+        if self.fault is not fault:
+            return
+        if self.down_since is not None:
+            if point is None:
+                self.deferred_fault = fault  # strikes once the machine runs again
+            return  # a fault for a state or step strikes when the server gets there again
+        if self.state in ("STOPPED", "DISCONNECTED", "STALLED"):
             return
         if point is not None and point not in (self.state, *self._current_step()):
             return  # it moved past the point the fault was for
@@ -270,7 +296,7 @@ class Replication:
         self.epoch += 1
         self.state = state
         self.error = error
-        if state == "DISCONNECTED":
+        if state == "DISCONNECTED" and self.agent_lost is None:
             self.agent_lost = at
         self._changed(at)
 
@@ -286,6 +312,9 @@ class Replication:
         self.replicated = self.replicated_bytes(at)
         self.progress_at = None
         self.sync_end = None
+        if self.rescan_start is not None:
+            self.rescanned = self.rescanned_bytes(at)
+            self.rescan_start = None
         if self.periods and self.periods[-1][1] is None:
             self.periods[-1][1] = at
             self.cdp_left = at
@@ -293,12 +322,22 @@ class Replication:
     def clear_fault(self, at: datetime) -> None:
         """Remove the fault; a server it holds resumes where it stopped."""
         self.fault = None
-        if self.resume is None or self.state not in ("STALLED", "DISCONNECTED", "BACKLOG", "PAUSED", "RESCAN"):
+        self.deferred_fault = None
+        if self.resume is None or self.state not in HELD_STATES:
+            return
+        if self.down_since is not None:  # the machine is down: it resumes when the machine runs again
+            if self.after_down is not None and self.after_down[0] == "held":
+                self.after_down = ("resume", self.resume)
+                self.resume = None
             return
         point, self.resume = self.resume, None
         self.epoch += 1
         self.error = None
         self.connect_agent(at)
+        self._continue(point, at)
+
+    def _continue(self, point: tuple, at: datetime, rescan: bool = False) -> None:
+        """Go on from a resume point: the interrupted step, the sync, the snapshot, or continuous protection."""
         if point[0] == "step":
             self.state = "INITIATING"
             self._enter_step(point[1], at)
@@ -306,8 +345,96 @@ class Replication:
             self._enter_sync(at)
         elif point[0] == "CREATING_SNAPSHOT":
             self._end_sync(at)
+        elif rescan:
+            self._enter_rescan(at)
         else:
             self._enter_continuous(at)
+
+    def _enter_rescan(self, at: datetime) -> None:
+        """RESCAN: the agent reads every disk again (at the replication rate), then CONTINUOUS."""
+        self.state = "RESCAN"
+        self.error = None
+        self.rescan_start = at
+        self.rescanned = None
+        largest = max((total for _, total in self.disks), default=0)
+        duration = largest / self.rate if self.rate > 0 else 0.0
+        self.sync_end = at + timedelta(seconds=duration)
+        self._changed(at)
+        self._at(at, duration, self._enter_continuous)
+
+    # Source machine --------------------------------------------------------------------------
+    def machine_down(self, at: datetime) -> None:
+        """The source machine stopped (or is gone): no heartbeats, no data from now on.
+
+        DRS notices ``agent_not_seen_seconds`` later: DISCONNECTED with AGENT_NOT_SEEN, lag
+        counted from when data last flowed. ``after_down`` records how it goes on when the
+        machine runs again: resume the interrupted phase, return to the state a fault holds,
+        or restart a failed initiation.
+        """
+        if self.down_since is not None:
+            return
+        self.down_since = at
+        if self.state in ("NOT_STARTED", "STOPPED") or self.zeroed:  # not replicating: only the agent goes
+            self.after_down = None
+            if self.agent_lost is None:
+                self.agent_lost = at
+                self.version += 1
+            return
+        if self.state in HELD_STATES and self.resume is not None:
+            self.after_down = ("held", self.state, self.error)
+        elif self.state == "STALLED":  # a failed initiation step: DRS would have retried
+            self.after_down = ("restart",)
+        else:
+            self.after_down = ("resume", self._resume_point())
+        self._freeze(at)
+        self.epoch += 1
+        self.next_attempt = None
+        if self.agent_lost is None:
+            self.agent_lost = at
+        self._changed(at)
+        self._at(at, self._timing("agent_not_seen_seconds"), self._not_seen)
+
+    def _not_seen(self, at: datetime) -> None:
+        if self.state == "DISCONNECTED":
+            return
+        self.state = "DISCONNECTED"
+        self.error = "AGENT_NOT_SEEN"
+        self._changed(at)
+
+    def machine_up(self, at: datetime) -> None:
+        """The source machine runs again: the agent reconnects and replication goes on."""
+        if self.down_since is None:
+            return
+        self.down_since = None
+        after, self.after_down = self.after_down, None
+        deferred, self.deferred_fault = self.deferred_fault, None
+        if self.state == "NOT_STARTED" or self.zeroed:  # disconnected meanwhile: the agent uninstalls itself
+            return
+        if self.state == "STOPPED" or after is None:
+            self.connect_agent(at)
+            self.version += 1
+            return
+        self.epoch += 1
+        if after[0] == "held":
+            self.state, self.error = after[1], after[2]
+            if self.state != "DISCONNECTED":  # a DISCONNECTED fault keeps the agent unseen
+                self.connect_agent(at)
+            self._changed(at)
+            return
+        self.connect_agent(at)
+        self.error = None
+        if after[0] == "restart":
+            self.start(at)
+        else:
+            self._continue(after[1], at, rescan=True)
+        if deferred is not None and deferred is self.fault:
+            self._strike(deferred, at)
+
+    def forget_machine(self) -> None:
+        """The server replicates from another machine now: the old one being down no longer matters."""
+        self.down_since = None
+        self.after_down = None
+        self.deferred_fault = None
 
     # Operations ----------------------------------------------------------------------------
     def stop(self, at: datetime) -> None:
@@ -356,7 +483,7 @@ class Replication:
     def moving(self) -> bool:
         """Whether what it reports changes with time alone (bytes flowing, lag growing)."""
         return self.progress_at is not None or (
-            self.cdp_left is not None and self.state not in ("CONTINUOUS", "DISCONNECTED", "STOPPED")
+            self.cdp_left is not None and self.state not in ("CONTINUOUS", "STOPPED") and not self.zeroed
         )
 
     def replicated_bytes(self, now: datetime) -> list[float]:
@@ -366,13 +493,27 @@ class Replication:
         return [min(float(total), done + flowed) for (_, total), done in zip(self.disks, self.replicated, strict=True)]
 
     def lag_seconds(self, now: datetime) -> float | None:
-        """Time since the server was last in continuous protection (DRS's definition of lag)."""
+        """Time since the server was last in continuous protection (DRS's definition of lag).
+
+        None before the first continuous period, when STOPPED, and after DisconnectSourceServer
+        ("lagDuration ... will be nullified"); a server DISCONNECTED because its agent is not
+        seen keeps its replicated data, and its lag keeps growing.
+        """
         base = self._timing("continuous_lag_seconds")
         if self.state == "CONTINUOUS":
             return base
-        if self.cdp_left is None or self.state in ("DISCONNECTED", "STOPPED"):
+        if self.cdp_left is None or self.state == "STOPPED" or self.zeroed:
             return None
         return base + (now - self.cdp_left).total_seconds()
+
+    def rescanned_bytes(self, now: datetime) -> list[int]:
+        """Bytes rescanned per disk: growing during a rescan, half of each disk for a fleet RESCAN server."""
+        if self.state != "RESCAN":
+            return [0] * len(self.disks)
+        if self.rescan_start is None:
+            return list(self.rescanned) if self.rescanned is not None else [total // 2 for _, total in self.disks]
+        done = max(0.0, (now - self.rescan_start).total_seconds()) * self.rate
+        return [int(min(float(total), done)) for _, total in self.disks]
 
     def elapsed_seconds(self, start: datetime, now: datetime) -> float:
         return ((self.ended or now) - start).total_seconds()
