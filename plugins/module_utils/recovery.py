@@ -599,6 +599,19 @@ def _server_results(plan, jobs, instances):
 
 
 NOT_READY_ADVICE = "Wait until they are ready, or set skip_not_ready: true to launch the others."
+DOWN_STATES = ("DISCONNECTED", "STALLED")
+# A server whose source is down (a disaster: its agent is not seen, DISCONNECTED) is not CONTINUOUS
+# again until it runs; DRS launches it from its latest recovery snapshot all the same.
+DOWN_ADVICE = (
+    "A server that is not CONTINUOUS because its source is down (DISCONNECTED, STALLED) does not become "
+    "ready by waiting: require_continuous: false launches it from its latest recovery snapshot."
+)
+
+
+def _not_ready_advice(not_ready, busy, require_continuous):
+    """The default advice, with the way out for servers that are down when only CONTINUOUS ones count."""
+    down = [e for e in not_ready if e["source_server_id"] not in busy and e["replication_state"] in DOWN_STATES]
+    return NOT_READY_ADVICE + (f" {DOWN_ADVICE}" if require_continuous and down else "")
 
 
 def _wait_for_terminations(clients, region, plan, deadline, interval, clock, sleep):
@@ -634,7 +647,7 @@ def launch_recovery(
     skip_not_ready=False,
     servers_per_job=MAX_SERVERS_PER_JOB,
     max_concurrent_jobs=CONCURRENT_JOB_QUOTA - 1,
-    not_ready_advice=NOT_READY_ADVICE,
+    not_ready_advice=None,
 ):
     """Make sure the servers have drill (``drill=True``) or recovery instances: launch, re-attach, wait.
 
@@ -657,7 +670,8 @@ def launch_recovery(
     :param servers_per_job: at most this many servers per job (1-100)
     :param max_concurrent_jobs: never more active jobs than this in the region (1-19)
     :param not_ready_advice: what the refusal of servers that are not ready tells the caller
-        to do (the failback core, which has no ``skip_not_ready``, says its own)
+        to do (the failback core, which has no ``skip_not_ready``, says its own); by default
+        wait or skip them, and for servers that are down, ``require_continuous=False``
     :returns: ``{changed, drill, plan, jobs, servers, recovery_instances, not_ready,
         failures}``; ``jobs`` lists every job started or re-attached (job records)
     :raises ConflictError: servers not ready (``details['plan']``), or DRS refused a job
@@ -684,9 +698,10 @@ def launch_recovery(
                 for s in servers
                 if replication_state(s) != "CONTINUOUS"
             }
+        busy = servers_in_jobs(known_jobs)
         plan = plan_launch(
             servers,
-            servers_in_jobs(known_jobs),
+            busy,
             by_server,
             drill,
             relaunch,
@@ -702,7 +717,8 @@ def launch_recovery(
             more = f"; and {len(not_ready) - 10} more" if len(not_ready) > 10 else ""
             raise ConflictError(
                 f"{len(not_ready)} of {len(servers)} source server(s) are not ready to launch: {shown}{more}. "
-                f"Nothing was launched. {not_ready_advice}",
+                "Nothing was launched. "
+                + (not_ready_advice or _not_ready_advice(not_ready, busy, require_continuous)),
                 **summary,
                 servers=plan["servers"],
                 not_ready=not_ready,

@@ -224,3 +224,56 @@ def test_throttled_start_recovery_is_retried_and_launches_once(emu):
     assert result["changed"] is True
     assert [c["error"] for c in mutating(emu)] == ["ThrottlingException", "ThrottlingException", None]
     assert len(all_jobs(emu)) == 1
+
+
+def test_a_recovery_while_the_source_instances_are_down_launches_from_their_latest_snapshots(emulator_factory):
+    # The disaster itself: EC2 instances protected through the agent install stop; DRS no
+    # longer sees their agents. Only CONTINUOUS servers count by default, and the refusal says
+    # how to launch servers that are down; require_continuous: false launches them.
+    emu = emulator_factory({"region": "us-east-1", "timing": TIMING, "generate": {"count": 2}}, speed=600)
+    instances = [i["instance_id"] for i in emu.world.fleet.instances]
+    emu.client("ssm", region="us-east-1").send_command(
+        DocumentName="AWSDisasterRecovery-InstallDRAgentOnInstance",
+        InstanceIds=instances,
+        Parameters={"Region": [REGION]},
+    )
+    emu.advance(6 * 3600)  # installed, replicated, CONTINUOUS, snapshots taken
+    drs = emu.client("drs", region=REGION)
+    servers = sorted(s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"])
+    assert len(servers) == 2
+    for instance_id in instances:
+        emu.admin.service("ec2", "set-instance-state", instance_id=instance_id, state="stopped")
+    emu.advance(900)
+    states = {
+        s["dataReplicationInfo"]["dataReplicationState"] for s in drs.describe_source_servers(filters={})["items"]
+    }
+    assert states == {"DISCONNECTED"}
+    production = {"source_server_ids": servers, "drill": False, "confirm_production_recovery": True}
+
+    refused = run(emu, **production)
+
+    assert refused["failed"] is True
+    assert "data replication is DISCONNECTED, not CONTINUOUS" in refused["msg"]
+    assert "require_continuous: false launches it from its latest recovery snapshot" in refused["msg"]
+    assert mutating(emu) == []
+
+    recovered = run(emu, require_continuous=False, **production)
+
+    assert recovered.get("failed") is not True, recovered.get("msg")
+    assert recovered["changed"] is True
+    assert {s["launch_status"] for s in recovered["servers"]} == {"LAUNCHED"}
+    assert [c["operation"] for c in mutating(emu)] == ["StartRecovery"]
+    assert len(emu.calls("drs", "DescribeRecoverySnapshots")) == 2  # one per server that is down
+    assert {i["is_drill"] for i in recovered["recovery_instances"]} == {False}
+
+
+def test_servers_still_syncing_get_no_advice_about_servers_that_are_down(emulator_factory):
+    emu = emulator_factory({"region": REGION, "source_servers": [{"hostname": "new-01", "state": "INITIAL_SYNC"}]})
+
+    (server,) = emu.client("drs", region=REGION).describe_source_servers(filters={})["items"]
+
+    refused = run(emu, source_server_ids=[server["sourceServerID"]])
+
+    assert "data replication is INITIAL_SYNC, not CONTINUOUS" in refused["msg"]
+    assert "require_continuous" not in refused["msg"]
+    assert mutating(emu) == []
