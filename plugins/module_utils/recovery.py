@@ -717,8 +717,7 @@ def launch_recovery(
             more = f"; and {len(not_ready) - 10} more" if len(not_ready) > 10 else ""
             raise ConflictError(
                 f"{len(not_ready)} of {len(servers)} source server(s) are not ready to launch: {shown}{more}. "
-                "Nothing was launched. "
-                + (not_ready_advice or _not_ready_advice(not_ready, busy, require_continuous)),
+                "Nothing was launched. " + (not_ready_advice or _not_ready_advice(not_ready, busy, require_continuous)),
                 **summary,
                 servers=plan["servers"],
                 not_ready=not_ready,
