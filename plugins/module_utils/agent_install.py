@@ -63,6 +63,9 @@ from .waiter import wait_for
 
 DEFAULT_DOCUMENT = "AWSDisasterRecovery-InstallDRAgentOnInstance"
 MAX_BATCH = 50  # SendCommand InstanceIds limit (botocore ssm model)
+# EC2 states of an instance that is not running but will again: nothing can be installed there,
+# yet a source server it already has still protects it (its data up to the stop is in DRS).
+PAUSED_INSTANCE_STATES = ("pending", "stopping", "stopped")
 DEFAULT_REPLICATING_QUOTA = 300  # DRS: replicating source servers per account and region
 HISTORY_SECONDS = 24 * 3600  # how far back earlier installs are looked up
 # With a cross-account account_id the source servers are invisible here, so SSM's history is
@@ -506,6 +509,7 @@ class _Run:
         self.registration_visible = request.wait_for_registration
         self.cross_account = False  # account_id names another account: its source servers are invisible here
         self.stale = {}  # instance ID -> its source server disconnected from DRS (not protected)
+        self.notes = {}  # instance ID -> what is wrong with its protection now (agent not seen, instance stopped)
         self.tracking = None
         self.finished_earlier = []  # (command ID, overall status, counts) of finished commands a re-run found
         self.created_by = request.created_by
@@ -680,6 +684,7 @@ class _Run:
         return out
 
     def _skip_protected(self, servers):
+        """Protected instances are skipped (with ``skip_protected``), stopped ones too: nothing to install there."""
         protected = self._protected(servers, self.stale)
         for instance_id in protected:
             self.stale.pop(instance_id, None)
@@ -689,21 +694,18 @@ class _Run:
                 continue
             record["source_server_id"] = server.get("sourceServerID")
             record["replication_state"] = (server.get("dataReplicationInfo") or {}).get("dataReplicationState")
-            if self.request.skip_protected and record["outcome"] is None:
-                record["outcome"] = "skipped"
-                record["reason"] = (
-                    f"already protected: source server {record['source_server_id']} in {self.request.target_region}"
-                    + (f" ({record['replication_state']})" if record["replication_state"] else "")
-                )
-                if record["replication_state"] == "DISCONNECTED":
-                    record["reason"] += (
-                        ": DRS does not hear from its agent, which is still installed; reinstalling would restart "
-                        "replication"
-                    )
-                    record["remedy"] = (
-                        "Start the instance or restore its outbound HTTPS to the DRS and replication endpoints; the "
-                        "agent reconnects by itself."
-                    )
+            paused = record["outcome"] == "rejected" and record["instance_state"] in PAUSED_INSTANCE_STATES
+            if not self.request.skip_protected or (record["outcome"] is not None and not paused):
+                continue
+            note, remedy = _protection_note(record)
+            record.update(outcome="skipped", remedy=remedy)
+            record["reason"] = (
+                f"already protected: source server {record['source_server_id']} in {self.request.target_region}"
+                + (f" ({record['replication_state']})" if record["replication_state"] else "")
+                + note
+            )
+            if note:
+                self.notes[record["instance_id"]] = note
 
     def _remember_earlier_installs(self):
         """What SSM already did for these instances and this target region, in the last 24 hours.
@@ -815,14 +817,14 @@ class _Run:
             record["reason"] = f"an install started at {_when(entry['requested_at'])} is still running: re-attached"
             record["status"] = command.get("Status")
 
-    @staticmethod
-    def _installed_earlier(record, command):
+    def _installed_earlier(self, record, command):
         record.update(outcome="installed", command_id=command["CommandId"], reattached=True, status="Success")
         record["status_details"] = "Success"
         record["reason"] = (
             f"installed by command {command['CommandId']} at {_when(command.get('RequestedDateTime'))}; "
             f"source server {record['source_server_id']}"
             + (f" ({record['replication_state']})" if record["replication_state"] else "")
+            + self.notes.get(record["instance_id"], "")
         )
 
     def _earlier_success(self, record, command):
@@ -1384,6 +1386,21 @@ def _refusal_hint(code, request):
         f"lags behind the regions DRS supports): if the message names Region, use a region it lists or a copy of "
         f"the document that accepts {request.target_region}. "
     )
+
+
+def _protection_note(record):
+    """``(reason suffix, remedy)`` for a protected instance whose replication is not going on now."""
+    state = record["instance_state"]
+    if record["replication_state"] == "DISCONNECTED":
+        return (
+            ": DRS does not hear from its agent, which is still installed; reinstalling would restart replication"
+            + (f" (the instance is {state})" if state in PAUSED_INSTANCE_STATES else ""),
+            "Start the instance or restore its outbound HTTPS to the DRS and replication endpoints; the agent "
+            "reconnects by itself.",
+        )
+    if state in PAUSED_INSTANCE_STATES:
+        return f"; the instance is {state}: DRS replicates its writes again once it runs", None
+    return "", None
 
 
 def _details_needed(command):

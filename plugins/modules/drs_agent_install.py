@@ -24,7 +24,8 @@ description:
     disks' sizes) does not protect its instance - the agent is installed again, the reason says why, and the
     wait is for the server to replicate again. A server C(DISCONNECTED) because its agent is not seen (disk
     sizes kept) is still protected - it is skipped with a remedy, since reinstalling would restart
-    replication.
+    replication. So is a protected instance that is stopped (or stopping, pending) - nothing can be
+    installed on it and nothing needs to be, so it is not a failure; the reason says it is stopped.
   - With O(precheck), instances whose SSM agent is not C(Online), that are not managed by SSM, or whose
     platform the document does not support are not sent a command; each is reported with the reason
     and the remedy.
@@ -52,7 +53,7 @@ options:
       - >-
         EC2 C(DescribeInstances) filters that select the instances, for example C({"tag:dr:enabled": "true"}).
       - Values may be strings or lists of strings. Terminated instances are ignored; stopped ones are
-        reported as rejected.
+        reported as rejected, unless they are protected already (then skipped).
       - See U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html) for the filter names.
     type: dict
   target_region:

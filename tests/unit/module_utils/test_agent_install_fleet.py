@@ -480,6 +480,54 @@ def test_a_server_disconnected_because_its_agent_is_not_seen_stays_protected(run
     assert record["remedy"].startswith("Start the instance or restore its outbound HTTPS")
 
 
+def test_an_installed_instance_that_was_stopped_is_not_reinstalled_and_says_to_start_it(run):
+    r = run(fleet(count=2))
+    r.install()
+    victim = r.ids()[0]
+    r.emu.admin.service("ec2", "set-instance-state", instance_id=victim, state="stopped")
+    r.sleep(3600)  # DRS no longer sees its agent: DISCONNECTED (AGENT_NOT_SEEN), its data kept
+
+    result = r.install()
+
+    record = by_id(result)[victim]
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1
+    assert result["changed"] is False
+    # the install of the first run put it under DRS; it is paused, not lost, and not a failure
+    assert (record["outcome"], record["replication_state"]) == ("installed", "DISCONNECTED")
+    assert "DRS does not hear from its agent" in record["reason"]
+    assert "(the instance is stopped)" in record["reason"]
+    assert record["remedy"].startswith("Start the instance")
+    assert by_id(result)[r.ids()[1]]["outcome"] == "installed"
+
+
+def test_a_protected_instance_stopped_moments_ago_is_skipped_not_failed(run):
+    data = fleet(count=2)
+    r = run(data)
+    victim = r.ids()[0]
+    seed_source_server(r, data, victim, state="CONTINUOUS")  # protected by other means
+    r.emu.admin.service("ec2", "set-instance-state", instance_id=victim, state="stopped")
+
+    result = r.install()
+
+    record = by_id(result)[victim]
+    assert r.emu.calls("ssm", "SendCommand")[0]["params"]["InstanceIds"] == [r.ids()[1]]
+    assert (record["outcome"], record["replication_state"]) == ("skipped", "CONTINUOUS")
+    assert record["reason"].endswith("; the instance is stopped: DRS replicates its writes again once it runs")
+    assert record["remedy"] is None
+
+
+def test_a_stopped_instance_without_a_source_server_is_rejected(run):
+    r = run(fleet(count=2))
+    victim = r.ids()[0]
+    r.emu.admin.service("ec2", "set-instance-state", instance_id=victim, state="stopped")
+
+    error = r.install_failing()
+
+    record = {i["instance_id"]: i for i in error.details["instances"]}[victim]
+    assert (record["outcome"], record["reason"]) == ("rejected", "the instance is stopped")
+    assert r.emu.calls("ssm", "SendCommand")[0]["params"]["InstanceIds"] == [r.ids()[1]]
+
+
 def test_reinstall_on_a_disconnected_server_is_waited_for_not_sent_twice(run):
     data = fleet(count=1, timing={"registration_seconds": 600})
     r = run(data)
