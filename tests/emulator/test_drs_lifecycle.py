@@ -301,7 +301,12 @@ def test_disconnect_source_server_zeroes_totals_drops_lag_and_freezes_last_seen(
         server(client, server_id)["lifeCycle"]["lastSeenByServiceDateTime"]
         == item["lifeCycle"]["lastSeenByServiceDateTime"]
     )
-    client.retry_data_replication(sourceServerID=server_id)
+    # RetryDataReplication begins "upon next Handshake": the uninstalled agent makes none
+    retried = client.retry_data_replication(sourceServerID=server_id)
+    assert retried["dataReplicationInfo"]["dataReplicationState"] == "DISCONNECTED"
+    emu.advance(3600)
+    assert state(client, server_id) == "DISCONNECTED"
+    assert register(emu) == server_id  # the agent installed again: the same server replicates again
     until(emu, client, server_id, "CONTINUOUS")
 
 

@@ -526,7 +526,11 @@ class DrsBackend(Backend):
                 f"Source server {server.id} is in data replication state {server.replication.state}; "
                 "RetryDataReplication works only for STALLED, DISCONNECTED or STOPPED source servers"
             )
-        server.replication.start(self.now())
+        # The initiation begins "upon next Handshake". After DisconnectSourceServer the agent was
+        # told to uninstall itself: no handshake comes, the call changes nothing (installing the
+        # agent again is what brings the server back).
+        if not server.replication.zeroed:
+            server.replication.start(self.now())
         return server.render(self.now())
 
     def disconnect_source_server(self, params: dict) -> dict:
