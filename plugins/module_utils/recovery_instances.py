@@ -70,6 +70,15 @@ FAILBACK_STATE_LABELS = {
     "FAILBACK_LAUNCH_STATE_NOT_AVAILABLE": "Not started",
 }
 FAILBACK_LABELS = ("Not started", "Synchronizing", "Ready", "Completed", "Error")
+# LaunchStatus (lifeCycle.lastLaunch.status) of the launch that created a recovery instance -> what an operator reads
+# (the brief's ``lastLaunchResult``: "Launch successful").
+LAUNCH_STATUS_LABELS = {
+    "PENDING": "Launch pending",
+    "IN_PROGRESS": "Launch in progress",
+    "LAUNCHED": "Launch successful",
+    "FAILED": "Launch failed",
+    "TERMINATED": "Terminated",
+}
 # reverse_replication_status of an origin-AWS recovery instance whose source server names a
 # reversed-direction source server that was not read (include_reversed false) or that belongs to
 # another account than the recovery instance (these credentials cannot see it): whether reverse
@@ -308,6 +317,19 @@ def launch_time(raw, source, launch_times=None):
     return last.get("initiated") if job and last.get("job_id") == job else None
 
 
+def launch_status(raw, source):
+    """The status of the launch that created this recovery instance (``LaunchStatus``), or None.
+
+    Known while its source server's ``lifeCycle.lastLaunch`` names the instance's job
+    (``jobID``); after a later launch of the server it is not (its job's log would tell).
+
+    :param source: the source server record (replication core) of the instance, or {}
+    """
+    job = as_text(as_dict(raw).get("jobID"))
+    last = as_dict(as_dict(as_dict(source).get("lifecycle")).get("last_launch"))
+    return last.get("status") if job and last.get("job_id") == job else None
+
+
 def normalize_recovery_instance(
     raw, region, now, source_servers=None, reversed_servers=None, reversed_regions=(), launch_times=None
 ):
@@ -358,6 +380,7 @@ def normalize_recovery_instance(
         "job_id": as_text(raw.get("jobID")),
         "point_in_time": point_in_time,
         "launch_time": launched,
+        "launch_status": launch_status(raw, source),
         "agent_version": as_text(raw.get("agentVersion")),
         "failback": _failback(as_dict(raw.get("failback")), now),
         "replication": _replication(as_dict(raw.get("dataReplicationInfo")), now),

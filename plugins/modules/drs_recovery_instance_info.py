@@ -177,6 +177,13 @@ recovery_instances:
           decides. Null when not known; its C(point_in_time) then stands for it.
       type: str
       sample: "2024-05-01T12:00:00+00:00"
+    launch_status:
+      description:
+        - The status of the launch that created it (C(LaunchStatus) - C(PENDING), C(IN_PROGRESS),
+          C(LAUNCHED), C(FAILED), C(TERMINATED)), from its source server's last launch when that names its job.
+          Null when not known (the source server was launched again since).
+      type: str
+      sample: LAUNCHED
     failback:
       description:
         - C(state) (the C(FailbackState) API value), C(label) (Not started / Synchronizing / Ready / Completed /

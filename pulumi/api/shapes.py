@@ -6,6 +6,7 @@ where it defines them, with ERRATA's corrections.
 
 from __future__ import annotations
 
+from ansible_collections.drs.orchestration.plugins.module_utils.recovery_instances import LAUNCH_STATUS_LABELS
 from ansible_collections.drs.orchestration.plugins.module_utils.timeutil import format_duration
 
 
@@ -230,6 +231,7 @@ def recovery_instance(record):
         },
         "pendingAction": record.get("pending_action"),
         "replicatingToSourceServer": _reversed_server(record.get("reversed_direction_source_server")),
+        "lastLaunchResult": LAUNCH_STATUS_LABELS.get(record.get("launch_status")),
     }
 
 

@@ -540,6 +540,7 @@ def test_recovery_instances_show_the_failback_state_its_label_and_the_next_step(
         "Not started",
     )
     assert "Failback Client" in onprem["pendingAction"]
+    assert aws["lastLaunchResult"] == onprem["lastLaunchResult"] == "Launch successful"
     only = api.get("/recovery-instances", sourceServerIds=servers(api)["web-aws"]).json["recoveryInstances"]
     assert [r["recoveryInstanceId"] for r in only] == [aws_instance]
 

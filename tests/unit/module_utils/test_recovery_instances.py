@@ -216,6 +216,30 @@ def test_the_eighteen_steps_report_current_and_failed_step_in_model_order():
     assert "Investigate the failback error" in record["pending_action"]
 
 
+def test_every_launch_status_of_the_model_has_a_label():
+    status = model().shape_for("LifeCycleLastLaunch").members["status"]
+    assert status.name == "LaunchStatus"
+    assert set(status.enum) == set(ri.LAUNCH_STATUS_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("job_id", "status", "expected"),
+    [
+        ("drsjob-0000000000000000a", "LAUNCHED", "LAUNCHED"),  # the launch of this instance (its jobID)
+        ("drsjob-0000000000000000a", "FAILED", "FAILED"),
+        ("drsjob-0000000000000000c", "LAUNCHED", None),  # the server was launched again since
+    ],
+)
+def test_launch_status_is_that_of_the_launch_that_created_the_instance(job_id, status, expected):
+    launch = {"lastLaunch": {"initiated": {"type": "RECOVERY", "jobID": job_id}, "status": status}}
+    record = aws_record(source_extra={"lifeCycle": launch})
+    assert record["launch_status"] == expected
+
+
+def test_without_a_last_launch_the_launch_status_is_not_known():
+    assert aws_record()["launch_status"] is None
+
+
 def test_hostname_comes_from_the_source_servers_identification_hints():
     sources = records_by_id(source_server(1, hostname="db-01"))
     record = ri.normalize_recovery_instance(recovery_instance(1), RECOVERY_REGION, NOW, sources)
