@@ -127,8 +127,8 @@ options:
     type: str
   cloudwatch_output:
     description:
-      - Send the install output to CloudWatch Logs too (log group O(cloudwatch_log_group), or SSM's default
-        C(/aws/ssm/<document name>)).
+      - Send the install output to CloudWatch Logs too (log group O(cloudwatch_log_group), or the one SSM creates,
+        named after the document - C(aws/ssm/<document name>) in the SSM API reference, C(CloudWatchOutputConfig)).
     type: bool
     default: false
   cloudwatch_log_group:
