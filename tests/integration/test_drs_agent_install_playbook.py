@@ -4,7 +4,7 @@ Survey answers arrive as text: instance IDs separated by commas and new lines, t
 filters and source server tags as ``K=V,K=V``. The emulator runs on a fast clock.
 The whole install of a tagged fleet, its re-runs and the report file are the
 agent_install Molecule scenario's (extensions/molecule/agent_install); these are the
-ways a run stops before sending anything.
+ways a run stops before sending anything, and a re-run over a fleet with a stopped member.
 """
 
 from __future__ import annotations
@@ -84,3 +84,25 @@ def test_numbers_and_true_false_answers_are_checked_before_any_call(emulator_fac
     assert "wait_timeout=1h, poll_interval=, retry_failed=treu." in run.stdout
     assert "instance_filters must be a mapping of EC2 filter names to values" in run.stdout
     assert emu.calls() == []
+
+
+def test_a_protected_instance_that_is_stopped_is_named_and_not_waited_for(emulator_factory):
+    emu = emulator_factory(
+        {"timing": FLEET["timing"], "generate": {"count": 2, "tags": {"dr:enabled": "true"}}}, speed=600
+    )
+    first, stopped = (i["instance_id"] for i in emu.world.fleet.instances)
+    emu.client("ssm").send_command(
+        DocumentName="AWSDisasterRecovery-InstallDRAgentOnInstance",
+        InstanceIds=[first, stopped],
+        Parameters={"Region": ["us-west-2"]},
+    )
+    emu.advance(6 * 3600)  # both replicate continuously
+    emu.admin.service("ec2", "set-instance-state", instance_id=stopped, state="stopped")
+    emu.advance(900)  # DRS no longer sees its agent: DISCONNECTED
+
+    run = run_playbook(PLAYBOOK, survey(emu, instance_tag_filters="dr:enabled=true"))
+
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert f"Not waited for, stopped (DRS replicates them again once they run): {stopped}" in run.stdout
+    assert "'CONTINUOUS': 1" in run.stdout  # the running one was waited for
+    assert len(emu.calls("ssm", "SendCommand")) == 1  # the first install only
