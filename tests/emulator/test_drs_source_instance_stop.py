@@ -245,17 +245,20 @@ def test_clearing_a_fault_while_the_instance_is_stopped_does_not_bring_the_agent
     assert state(client, ids[APP]) == "RESCAN"
 
 
-def test_retry_while_stopped_waits_for_the_agent_then_initiates(drs):
+def test_retry_while_stopped_waits_for_the_agent_is_not_seen_then_initiates_once_it_runs(drs):
     emu, client, ids = drs
     set_state(emu, APP, "stopped")
     emu.advance(NOT_SEEN)
     client.retry_data_replication(sourceServerID=ids[APP])
-    emu.advance(600)
+    emu.advance(NOT_SEEN - 1)
     info = server(client, ids[APP])["dataReplicationInfo"]
     assert info["dataReplicationState"] == "INITIATING"
     steps = info["dataReplicationInitiation"]["steps"]
     assert steps[0] == {"name": "WAIT", "status": "IN_PROGRESS"}  # "upon next Handshake"
     assert {s["status"] for s in steps[1:]} == {"NOT_STARTED"}
+    emu.advance(1)  # no handshake comes: the agent is not seen, as for any machine that is down
+    info = server(client, ids[APP])["dataReplicationInfo"]
+    assert (info["dataReplicationState"], info["dataReplicationError"]["error"]) == ("DISCONNECTED", "AGENT_NOT_SEEN")
     set_state(emu, APP, "running")
     emu.advance(11 * 10 + 16 + 20)
     assert state(client, ids[APP]) == "CONTINUOUS"
@@ -300,3 +303,19 @@ def test_a_fault_that_falls_due_while_the_instance_is_stopped_strikes_once_it_ru
     info = server(client, ids[APP])["dataReplicationInfo"]
     assert info["dataReplicationState"] == "STALLED"
     assert info["dataReplicationError"]["error"] == "UNSTABLE_NETWORK"
+
+
+def test_an_instance_stopped_before_its_server_registers_sends_nothing(emulator_factory, drs_timing, drs_clients):
+    emu = emulator_factory({"timing": drs_timing, "instances": [{"instance_id": APP}]})
+    client = drs_clients.make(emu)
+    server_id = register(emu, APP)  # the install ran; DRS registers the server a few seconds later
+    set_state(emu, APP, "stopped")
+    emu.advance(3600)
+    item = server(client, server_id)
+    info = item["dataReplicationInfo"]
+    assert (info["dataReplicationState"], info["dataReplicationError"]["error"]) == ("DISCONNECTED", "AGENT_NOT_SEEN")
+    assert {d["replicatedStorageBytes"] for d in info["replicatedDisks"]} == {0}
+    assert client.describe_recovery_snapshots(sourceServerID=server_id)["items"] == []
+    set_state(emu, APP, "running")
+    emu.advance(11 * 10 + 8 + 20)
+    assert state(client, server_id) == "CONTINUOUS"

@@ -218,6 +218,11 @@ class DrsBackend(Backend):
         self.add_server(server)
         server.replication.set_fault(parse_fault(instance.get("replication")), at)
         server.replication.start(at)
+        # The install ran, then the instance stopped (or went) before the server registered:
+        # its agent sends nothing until the instance runs again.
+        machine = self.world.backend("ec2", source_account, source_region).get_instance(instance.get("instance_id"))
+        if machine is None or machine["state"] in MACHINE_DOWN_STATES:
+            server.replication.machine_down(at)
 
     # Describe operations -----------------------------------------------------------------
     def describe_source_servers(self, params: dict) -> dict:

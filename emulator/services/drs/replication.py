@@ -192,6 +192,8 @@ class Replication:
         self._changed(at)
         if self.down_since is not None:  # no agent to hand the step to: it waits for the machine
             self.after_down = ("resume", ("step", index))
+            # ... and DRS, not hearing from the agent, reports it as for any machine that is down
+            self._at(at, self._timing("agent_not_seen_seconds"), self._not_seen)
             return
         self._arm_fault(self.step_names[index], at)
         self._at(at, self._timing(self.step_timing_key), lambda t: self._end_step(index, t))
