@@ -695,7 +695,7 @@ class _Run:
             record["source_server_id"] = server.get("sourceServerID")
             record["replication_state"] = (server.get("dataReplicationInfo") or {}).get("dataReplicationState")
             paused = record["outcome"] == "rejected" and record["instance_state"] in PAUSED_INSTANCE_STATES
-            if not self.request.skip_protected or (record["outcome"] is not None and not paused):
+            if not (self.request.skip_protected and (record["outcome"] is None or paused)):
                 continue
             note, remedy = _protection_note(record)
             record.update(outcome="skipped", remedy=remedy)
@@ -780,6 +780,12 @@ class _Run:
             return command.get("InstanceIds") or ()
         raw = list_invocations(self.ssm, command["CommandId"], details=_details_needed(command))
         listed[command["CommandId"]] = raw
+        if targets_unresolved(command, raw):
+            self.warnings.append(
+                f"SSM command {command['CommandId']} (sent with Targets {command['Targets']}) is still resolving its "
+                f"targets: it lists {len(raw)} instance(s) so far. An instance it will reach but does not list yet "
+                "may be sent the install again by this run; to avoid that, run again once it lists them all."
+            )
         return [i.get("InstanceId") for i in raw]
 
     def _remember_finished(self, command, invocations):
@@ -1401,6 +1407,18 @@ def _protection_note(record):
     if state in PAUSED_INSTANCE_STATES:
         return f"; the instance is {state}: DRS replicates its writes again once it runs", None
     return "", None
+
+
+def targets_unresolved(command, invocations):
+    """Whether a running command sent with Targets does not list all its instances yet.
+
+    SSM resolves Targets (tags) into instances after SendCommand; until then the command's
+    ``TargetCount`` is 0 or its invocations are fewer than it.
+    """
+    if command.get("Status") in TERMINAL_STATUSES:
+        return False
+    expected = command.get("TargetCount") or 0
+    return expected == 0 or len(invocations) < expected
 
 
 def _details_needed(command):

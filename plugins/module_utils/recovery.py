@@ -603,8 +603,8 @@ DOWN_STATES = ("DISCONNECTED", "STALLED")
 # A server whose source is down (a disaster: its agent is not seen, DISCONNECTED) is not CONTINUOUS
 # again until it runs; DRS launches it from its latest recovery snapshot all the same.
 DOWN_ADVICE = (
-    "A server that is not CONTINUOUS because its source is down (DISCONNECTED, STALLED) does not become "
-    "ready by waiting: require_continuous: false launches it from its latest recovery snapshot."
+    "A server DISCONNECTED or STALLED because its source is down does not become ready by waiting: "
+    "require_continuous: false launches it from its latest recovery snapshot, if it has one."
 )
 
 

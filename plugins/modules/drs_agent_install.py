@@ -16,7 +16,8 @@ description:
     when an install from this document in the last 24 hours put them there, C(skipped) otherwise; the task
     then reports C(changed=false). An install already running for the same instance and target region is
     re-attached, not sent again, so re-running after an interruption never installs twice; that includes
-    installs sent by others with C(Targets) (tags), whose instances are read from their invocations. An install that
+    installs sent by others with C(Targets) (tags), whose instances are read from their invocations once SSM
+    has resolved the tags (a run that finds one still resolving warns that it may install twice). An install that
     failed in the last 24 hours is reported and not retried unless O(retry_failed); each instance's own
     result is read (an SSM command can end C(Success) while some of its instances were C(AccessDenied),
     C(Undeliverable) or C(InvalidPlatform)).
@@ -24,8 +25,9 @@ description:
     disks' sizes) does not protect its instance - the agent is installed again, the reason says why, and the
     wait is for the server to replicate again. A server C(DISCONNECTED) because its agent is not seen (disk
     sizes kept) is still protected - it is skipped with a remedy, since reinstalling would restart
-    replication. So is a protected instance that is stopped (or stopping, pending) - nothing can be
-    installed on it and nothing needs to be, so it is not a failure; the reason says it is stopped.
+    replication. So is (with O(skip_protected)) a protected instance that is stopped (or stopping, pending) -
+    nothing can be installed on it and nothing needs to be, so it is not a failure; the reason says it is
+    stopped.
   - With O(precheck), instances whose SSM agent is not C(Online), that are not managed by SSM, or whose
     platform the document does not support are not sent a command; each is reported with the reason
     and the remedy.
@@ -53,7 +55,7 @@ options:
       - >-
         EC2 C(DescribeInstances) filters that select the instances, for example C({"tag:dr:enabled": "true"}).
       - Values may be strings or lists of strings. Terminated instances are ignored; stopped ones are
-        reported as rejected, unless they are protected already (then skipped).
+        reported as rejected, unless they are protected already and O(skip_protected) is on (then skipped).
       - See U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html) for the filter names.
     type: dict
   target_region:

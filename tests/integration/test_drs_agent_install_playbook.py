@@ -103,6 +103,6 @@ def test_a_protected_instance_that_is_stopped_is_named_and_not_waited_for(emulat
     run = run_playbook(PLAYBOOK, survey(emu, instance_tag_filters="dr:enabled=true"))
 
     assert run.returncode == 0, run.stdout[-3000:]
-    assert f"Not waited for, stopped (DRS replicates them again once they run): {stopped}" in run.stdout
+    assert f"Not waited for, not running (DRS replicates them again once they run): {stopped}" in run.stdout
     assert "'CONTINUOUS': 1" in run.stdout  # the running one was waited for
     assert len(emu.calls("ssm", "SendCommand")) == 1  # the first install only

@@ -315,13 +315,14 @@ def send_by_tag(r, region="us-west-2"):
 def test_install_sent_by_tag_and_still_running_is_reattached_not_sent_again(run):
     r = run(fleet(count=4))
     command_id = send_by_tag(r)
-    r.sleep(1)  # SSM has resolved the targets into invocations
+    r.sleep(1)  # the emulator resolves the targets into invocations at once (see the module's notes)
     result = r.install()
     assert len(r.emu.calls("ssm", "SendCommand")) == 1  # only the console's
     assert result["changed"] is False
     assert result["summary"]["installed"] == 4
     assert [c["command_id"] for c in result["commands"]] == [command_id]
     assert all(i["reattached"] and i["command_id"] == command_id for i in result["instances"])
+    assert not [n for n in result["notices"] if "still resolving" in n]  # it lists all 4
 
 
 def test_failed_install_sent_by_tag_is_reported_not_retried(run):
@@ -335,8 +336,25 @@ def test_failed_install_sent_by_tag_is_reported_not_retried(run):
     record = by_id(result)[victim]
     assert record["outcome"] == "failed"
     assert "an earlier install" in record["reason"]
-    assert record["output"]  # read with Details, once
+    assert record["output"]  # read with Details ...
+    assert r.emu.world.call_counts["ssm:ListCommandInvocations"] == 1  # ... once
     assert result["summary"]["installed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "target_count", "listed", "unresolved"),
+    [
+        ("Pending", 0, 0, True),  # SSM has not resolved the tags yet
+        ("InProgress", 5, 3, True),
+        ("InProgress", 5, 5, False),
+        ("Success", 0, 0, False),  # finished: what it lists is all it ran on
+    ],
+)
+def test_a_running_command_sent_by_tag_is_unresolved_until_it_lists_all_its_targets(
+    status, target_count, listed, unresolved
+):
+    command = {"Status": status, "TargetCount": target_count, "Targets": [{"Key": "tag:a", "Values": ["b"]}]}
+    assert agent_install.targets_unresolved(command, [{}] * listed) is unresolved
 
 
 def test_install_sent_by_tag_for_another_target_region_is_not_reattached(run):
