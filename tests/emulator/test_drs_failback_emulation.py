@@ -164,6 +164,20 @@ def test_terminating_the_recovery_instance_disconnects_its_reversed_replication(
     assert info["dataReplicationError"]["error"] == "AGENT_NOT_SEEN"
 
 
+def test_reverse_replication_follows_the_ec2_state_of_the_recovery_instance(drs):
+    # the agent replicating back runs on the recovery instance: stopped, DRS stops hearing from it
+    emu, east, west, ids = drs
+    recovered = recover(emu, east, ids["web"])["participatingServers"][0]["recoveryInstanceID"]
+    reversed_id = arn_id(east.reverse_replication(recoveryInstanceID=recovered)["reversedDirectionSourceServerArn"])
+    until_state(emu, west, reversed_id, "CONTINUOUS")
+    emu.admin.service("ec2", "set-instance-state", region="us-east-1", instance_id=recovered, state="stopped")
+    emu.advance(600)
+    info = server(west, reversed_id)["dataReplicationInfo"]
+    assert (info["dataReplicationState"], info["dataReplicationError"]["error"]) == ("DISCONNECTED", "AGENT_NOT_SEEN")
+    emu.admin.service("ec2", "set-instance-state", region="us-east-1", instance_id=recovered, state="running")
+    until_state(emu, west, reversed_id, "CONTINUOUS")
+
+
 def test_the_on_premises_failback_cycle(drs):
     emu, east, _, ids = drs
     recovered = recover(emu, east, ids["erp"])["participatingServers"][0]["recoveryInstanceID"]

@@ -118,13 +118,13 @@ class DrsBackend(Backend):
         """World hook: an EC2 instance changed state; the agent of the source server replicating it goes or returns.
 
         Looked up by awsInstanceID (``_by_instance``), so a state change costs a dictionary
-        read per DRS backend whatever the number of servers. Only FAILOVER servers whose
-        origin is that instance's account and Region (a reversed server replicating from a
-        recovery instance is not coupled); ``pending`` changes nothing (the agent starts once
-        the instance runs).
+        read per DRS backend whatever the number of servers. Servers whose origin is that
+        instance's account and Region: a source instance (FAILOVER), or a recovery instance a
+        reversed-direction server replicates from (FAILBACK); ``pending`` changes nothing (the
+        agent starts once the instance runs).
         """
         server = self.servers.get(self._by_instance.get(instance_id, ""))
-        if server is None or server.direction != "FAILOVER" or server.aws_instance_id != instance_id:
+        if server is None or server.aws_instance_id != instance_id:
             return
         cloud = server.cloud or {}
         if (cloud.get("originAccountID"), cloud.get("originRegion")) != (account_id, region):

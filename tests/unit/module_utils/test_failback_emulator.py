@@ -247,7 +247,7 @@ def test_a_disconnected_reversed_server_of_a_live_instance_is_not_taken_over(emu
     emu = emulator_factory(aws_fleet())
     first, second, server = second_disaster_with_first_reversed(emu)
     emu.admin.service("ec2", "set-instance-state", region=RECOVERY, instance_id=first, state="stopped")
-    emu.admin.service("drs", "set-fault", region=ORIGIN, sourceServerID=server, fault="DISCONNECTED")
+    emu.advance(600)  # DRS no longer hears from the agent on it: DISCONNECTED (AGENT_NOT_SEEN)
     mark = last_seq(emu)
 
     with pytest.raises(ConflictError) as refused:
@@ -290,13 +290,14 @@ def terminate_through_drs(emu, rid):
             "CONTINUOUS",
             id="ec2-terminated-server-still-continuous",
         ),
-        # an hour later EC2 no longer lists it (NOT_FOUND in DRS)
+        # an hour later EC2 no longer lists it (NOT_FOUND in DRS); DRS has long stopped hearing from the
+        # agent that ran on it: its reversed server is DISCONNECTED (AGENT_NOT_SEEN)
         pytest.param(
             lambda emu, rid: (
                 emu.admin.service("ec2", "set-instance-state", region=RECOVERY, instance_id=rid, state="terminated"),
                 emu.advance(2 * 3600),
             ),
-            "CONTINUOUS",
+            "DISCONNECTED",
             id="ec2-terminated-and-gone",
         ),
         # TerminateRecoveryInstances: DRS no longer lists it, its reversed server is DISCONNECTED
