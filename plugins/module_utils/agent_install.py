@@ -1328,6 +1328,13 @@ class _Run:
             "summary": summary,
             "quota": self.quota,
             "source_servers_visible": not self.cross_account,
+            "not_running": [
+                r["instance_id"]
+                for r in instances
+                if r["outcome"] in ("installed", "skipped")
+                and r["source_server_id"]
+                and r["instance_state"] in PAUSED_INSTANCE_STATES
+            ],
             "notices": list(self.warnings),
         }
         if check_mode:

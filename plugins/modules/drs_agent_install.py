@@ -532,6 +532,14 @@ source_servers_visible:
   returned: always
   type: bool
   sample: true
+not_running:
+  description:
+    - Protected instances (C(installed) or C(skipped), with a source server) whose EC2 instance is not running
+      (C(pending), C(stopping), C(stopped)) - DRS replicates them again once they run; nothing to wait for until then.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 notices:
   description: The warnings of the run (also shown as task warnings).
   returned: always

@@ -1,14 +1,12 @@
 """Drills, recoveries and terminations: jobs on the virtual clock."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
+from tests.emulator.drs_times import when
+
 ACCOUNT = "123456789012"
-
-
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.fixture

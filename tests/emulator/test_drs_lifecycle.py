@@ -1,32 +1,15 @@
 """Replication lifecycle of DRS source servers on the virtual clock."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from emulator.fleet import FleetError
 from emulator.services.drs.common import SOURCE_STEPS
+from tests.emulator.drs_times import duration_seconds, when
 
 ACCOUNT = "123456789012"
 GIB = 1024**3
-
-
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def duration_seconds(text: str) -> int:
-    """Seconds of an ISO 8601 duration such as P1DT2H3M4S."""
-    days, _, clock = text[1:].partition("T")
-    total = int(days[:-1]) * 86400 if days else 0
-    number = ""
-    for char in clock:
-        if char.isdigit():
-            number += char
-        else:
-            total += int(number) * {"H": 3600, "M": 60, "S": 1}[char]
-            number = ""
-    return total
 
 
 @pytest.fixture

@@ -4,27 +4,13 @@ from datetime import datetime
 
 import pytest
 
+from tests.emulator.drs_times import duration_seconds, when
+
 ACCOUNT = "123456789012"
 GIB = 1024**3
 APP = "i-0abc0abc0abc0abc0"  # two disks: 8 and 16 GiB
 OTHER = "i-0def0def0def0def0"
 NOT_SEEN = 300  # agent_not_seen_seconds (the default)
-
-
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def seconds(duration: str) -> int:
-    """Seconds of an ISO 8601 duration such as PT1H2M3S (no days in these tests)."""
-    total, number = 0, ""
-    for char in duration.removeprefix("PT"):
-        if char.isdigit():
-            number += char
-        else:
-            total += int(number) * {"H": 3600, "M": 60, "S": 1}[char]
-            number = ""
-    return total
 
 
 @pytest.fixture
@@ -92,14 +78,14 @@ def test_a_stopped_instance_stops_heartbeats_and_data_and_is_disconnected_with_g
     info = server(client, ids[APP])["dataReplicationInfo"]
     assert info["dataReplicationState"] == "DISCONNECTED"
     assert info["dataReplicationError"] == {"error": "AGENT_NOT_SEEN", "rawError": "Agent not seen"}
-    assert seconds(info["lagDuration"]) == NOT_SEEN  # lag counts from when data last flowed: the stop
+    assert duration_seconds(info["lagDuration"]) == NOT_SEEN  # lag counts from when data last flowed: the stop
     assert [d["totalStorageBytes"] for d in info["replicatedDisks"]] == [8 * GIB, 16 * GIB]  # disks kept
 
     emu.advance(3600)
     item = server(client, ids[APP])
     info = item["dataReplicationInfo"]
     assert info["dataReplicationState"] == "DISCONNECTED"
-    assert seconds(info["lagDuration"]) == NOT_SEEN + 3600
+    assert duration_seconds(info["lagDuration"]) == NOT_SEEN + 3600
     assert last_seen(item) == seen  # no heartbeat from a stopped machine
     assert [d["replicatedStorageBytes"] for d in info["replicatedDisks"]] == [8 * GIB, 16 * GIB]
     # no point-in-time snapshot is taken without replication; the earlier ones remain
@@ -127,7 +113,7 @@ def test_started_again_the_agent_reconnects_rescans_then_is_continuous(drs):
     assert info["dataReplicationState"] == "RESCAN"
     assert "dataReplicationError" not in info
     assert last_seen(item) == started_at  # the agent is seen again
-    assert seconds(info["lagDuration"]) == NOT_SEEN + 130  # still out of continuous protection
+    assert duration_seconds(info["lagDuration"]) == NOT_SEEN + 130  # still out of continuous protection
     assert (when(info["etaDateTime"]) - started_at).total_seconds() == 16  # the 16 GiB disk at 1 GiB/s
 
     emu.advance(4)
@@ -195,7 +181,7 @@ def test_a_terminated_instance_leaves_its_server_disconnected_for_good(drs):
     info = item["dataReplicationInfo"]
     assert info["dataReplicationState"] == "DISCONNECTED"
     assert info["dataReplicationError"]["error"] == "AGENT_NOT_SEEN"
-    assert seconds(info["lagDuration"]) == NOT_SEEN + 7200
+    assert duration_seconds(info["lagDuration"]) == NOT_SEEN + 7200
     assert last_seen(item) <= terminated_at
     assert client.describe_recovery_snapshots(sourceServerID=ids[APP])["items"]  # still recoverable
     assert state(client, ids[OTHER]) == "CONTINUOUS"
@@ -290,7 +276,7 @@ def test_a_fleet_disconnected_server_shows_the_lag_since_it_left_continuous_prot
 ):
     emu = emulator_factory({"timing": drs_timing, "source_servers": [{"state": "DISCONNECTED"}]})
     info = drs_clients.make(emu).describe_source_servers()["items"][0]["dataReplicationInfo"]
-    assert seconds(info["lagDuration"]) == 7200  # continuous until 2 h ago
+    assert duration_seconds(info["lagDuration"]) == 7200  # continuous until 2 h ago
 
 
 def test_a_fault_that_falls_due_while_the_instance_is_stopped_strikes_once_it_runs(drs):

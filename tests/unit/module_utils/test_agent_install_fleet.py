@@ -516,6 +516,7 @@ def test_an_installed_instance_that_was_stopped_is_not_reinstalled_and_says_to_s
     assert "(the instance is stopped)" in record["reason"]
     assert record["remedy"].startswith("Start the instance")
     assert by_id(result)[r.ids()[1]]["outcome"] == "installed"
+    assert result["not_running"] == [victim]
 
 
 def test_a_protected_instance_stopped_moments_ago_is_skipped_not_failed(run):
@@ -532,6 +533,7 @@ def test_a_protected_instance_stopped_moments_ago_is_skipped_not_failed(run):
     assert (record["outcome"], record["replication_state"]) == ("skipped", "CONTINUOUS")
     assert record["reason"].endswith("; the instance is stopped: DRS replicates its writes again once it runs")
     assert record["remedy"] is None
+    assert result["not_running"] == [victim]
 
 
 def test_a_stopped_instance_without_a_source_server_is_rejected(run):
