@@ -35,6 +35,7 @@ from . import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 # network speed); tests override them to keep scenarios short.
 TIMING_DEFAULTS: dict[str, float] = {
     "ssm_delivery_seconds": 5,  # Pending -> InProgress
+    "ssm_target_resolution_seconds": 2,  # SendCommand by tag -> its invocations are listed
     "terminated_visible_seconds": 3600,  # EC2: a terminated instance stays listed this long
     "install_seconds": 240,  # InProgress -> Success/Failed
     "registration_seconds": 20,  # install Success -> source server visible in DRS

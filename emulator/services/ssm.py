@@ -123,6 +123,7 @@ class Command:
     stopped: bool = False
     next_pump: datetime | None = None
     pumping: bool = False
+    resolving: bool = False  # sent with tag Targets, its invocations not listed yet
 
     @property
     def concurrency_limit(self) -> int:
@@ -131,6 +132,11 @@ class Command:
     @property
     def error_limit(self) -> int:
         return _rate(self.max_errors, len(self.invocations), minimum=0)
+
+
+def _by_tag(targets: list[dict]) -> bool:
+    """Whether Targets select instances by tag (resolved after SendCommand), not by ID."""
+    return any(t.get("Key", "").lower() != "instanceids" for t in targets)
 
 
 def _rate(value: str, targets: int, minimum: int) -> int:
@@ -213,6 +219,21 @@ class SsmBackend(Backend):
             max_concurrency=params.get("MaxConcurrency") or "50",
             max_errors=params.get("MaxErrors") or "0",
         )
+        self.commands[command.command_id] = command
+        self.world.schedule(command.expires, lambda _at, c=command: self._expire(c))
+        delay = self.timing["ssm_target_resolution_seconds"]
+        if delay > 0 and _by_tag(params.get("Targets") or []):
+            command.resolving = True
+            self.world.schedule(delay, lambda _at, c=command, r=records: self._start(c, r))
+        else:
+            self._start(command, records)
+        return {"Command": self._command_view(command)}
+
+    def _start(self, command: Command, records: list[dict]) -> None:
+        """The command's invocations are listed (at once, or once its tag Targets are resolved) and sent."""
+        command.resolving = False
+        if command.cancel_requested:
+            return  # cancelled before it reached any instance
         for record in records:
             command.invocations.append(
                 Invocation(
@@ -220,13 +241,12 @@ class SsmBackend(Backend):
                     instance_id=record["instance_id"],
                     instance_name=record["tags"].get("Name", ""),
                     platform=record["platform"],
-                    plugins=[Plugin(step) for step in document.steps],
+                    plugins=[Plugin(step) for step in command.document.steps],
                 )
             )
-        self.commands[command.command_id] = command
-        self.world.schedule(command.expires, lambda _at, c=command: self._expire(c))
+        if self.now() >= command.expires:
+            self._expire(command)
         self._pump(command)
-        return {"Command": self._command_view(command)}
 
     def _document(self, name: str, version: str | None) -> Document:
         if name.startswith("arn:"):
@@ -570,6 +590,8 @@ class SsmBackend(Backend):
         details = [i.detail for i in command.invocations]
         if command.cancel_requested:
             return ("Cancelled", "Cancelled") if all(d in TERMINAL for d in details) else ("Cancelling", "Cancelling")
+        if command.resolving:
+            return "Pending", "Pending"
         if not details:
             return "Failed", "NoInstancesInTag"
         if not all(d in TERMINAL for d in details):
@@ -776,7 +798,7 @@ class SsmBackend(Backend):
                 "InvalidInstanceId",
                 f"Instances [[{', '.join(unknown)}]] are not targets of command {command.command_id}",
             )
-        if not ids and not all(i.terminal for i in command.invocations):
+        if not ids and (command.resolving or not all(i.terminal for i in command.invocations)):
             command.cancel_requested = True
         for invocation in command.invocations:
             if invocation.terminal or (ids and invocation.instance_id not in ids):

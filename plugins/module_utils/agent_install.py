@@ -71,6 +71,11 @@ HISTORY_SECONDS = 24 * 3600  # how far back earlier installs are looked up
 # With a cross-account account_id the source servers are invisible here, so SSM's history is
 # the only memory of earlier installs: look back over all of it (SSM keeps 30 days).
 CROSS_ACCOUNT_HISTORY_SECONDS = 30 * 24 * 3600
+# SSM lists the instances of a command sent with Targets (tags) only once it has resolved them,
+# moments after SendCommand: an earlier install still resolving is waited for this long, polled
+# this often, before this run decides which instances it has yet to reach.
+TARGETS_RESOLUTION_SECONDS = 60
+TARGETS_POLL_SECONDS = 2
 SUPPORTED_PLATFORMS = ("Linux", "Windows")  # DRS source servers
 EC2_FILTER_CHUNK = 200  # values per EC2 filter
 UNFINISHED_STATUSES = (PENDING, IN_PROGRESS)  # tracking record statuses a finished command replaces
@@ -296,9 +301,9 @@ def _check_output_options(values):
 # --------------------------------------------------------------------------- public API
 
 
-def plan_install(clients, request):
+def plan_install(clients, request, clock=time.monotonic, sleep=time.sleep):
     """What ``install_agents`` would do, without changing anything (check mode)."""
-    run = _Run(clients, request)
+    run = _Run(clients, request, clock=clock, sleep=sleep)
     run.plan()
     return run.result(check_mode=True)
 
@@ -773,20 +778,52 @@ class _Run:
 
     def _command_instances(self, command, listed):
         """The instances a command runs on: its InstanceIds or, sent with Targets (tags, by someone
-        else), the instances SSM resolved them to, from its invocations (one ListCommandInvocations,
-        kept in ``listed`` for its outcome). A Targets command still resolving may not list them all yet.
+        else), the instances SSM resolved them to, from its invocations (ListCommandInvocations,
+        kept in ``listed`` for its outcome; ``command`` is brought up to date when it had to be
+        waited for).
         """
         if command.get("InstanceIds") or not command.get("Targets"):
             return command.get("InstanceIds") or ()
-        raw = list_invocations(self.ssm, command["CommandId"], details=_details_needed(command))
+        raw = self._resolved_targets(command)
         listed[command["CommandId"]] = raw
-        if targets_unresolved(command, raw):
-            self.warnings.append(
-                f"SSM command {command['CommandId']} (sent with Targets {command['Targets']}) is still resolving its "
-                f"targets: it lists {len(raw)} instance(s) so far. An instance it will reach but does not list yet "
-                "may be sent the install again by this run; to avoid that, run again once it lists them all."
-            )
         return [i.get("InstanceId") for i in raw]
+
+    def _resolved_targets(self, command):
+        """The invocations of a command sent with Targets, once it lists every instance it will reach.
+
+        Until SSM has resolved the tags, the command lists fewer instances than it will run on
+        (``targets_unresolved``), and one it will reach could be sent the install again by this
+        run: wait for it, at most TARGETS_RESOLUTION_SECONDS (read-only, so in check mode too).
+        """
+        polls = []
+
+        def poll():
+            current = command
+            if polls:
+                current = get_command(self.ssm, command["CommandId"], clock=self.service_clock) or command
+            polls.append(current)
+            return current, list_invocations(self.ssm, current["CommandId"], details=_details_needed(current))
+
+        try:
+            current, raw = wait_for(
+                poll,
+                lambda snapshot: not targets_unresolved(*snapshot),
+                timeout=TARGETS_RESOLUTION_SECONDS,
+                interval=min(self.request.poll_interval, TARGETS_POLL_SECONDS),
+                what="SSM to resolve the targets of an earlier install",
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except WaitTimeout as exc:
+            current, raw = exc.details["last"]
+            self.warnings.append(
+                f"SSM command {command['CommandId']} (sent with Targets {command['Targets']}) still lists only "
+                f"{len(raw)} of its targets after {TARGETS_RESOLUTION_SECONDS}s. An instance it will reach but "
+                "does not list yet may be sent the install again by this run; to avoid that, run again once it "
+                "lists them all."
+            )
+        command.update(current)
+        return raw
 
     def _remember_finished(self, command, invocations):
         """Keep a finished command's outcome for its tracking record (written when not in check mode).

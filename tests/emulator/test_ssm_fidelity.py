@@ -148,13 +148,18 @@ def test_send_command_checks_notification_settings(ssm):
     assert command["CloudWatchOutputConfig"]["CloudWatchOutputEnabled"] is True
 
 
-def test_targets_resolve_tags_against_the_managed_instances_of_the_region(ssm):
+def test_targets_resolve_tags_against_the_managed_instances_of_the_region(emu, ssm):
     command = ssm.send_command(
         Targets=[{"Key": "tag:app", "Values": ["shop"]}],
         DocumentName=DRS_DOC,
         Parameters={"Region": ["us-west-2"]},
     )["Command"]
+    # Tags are resolved after SendCommand answers (ssm_target_resolution_seconds, 2 by default).
+    assert (command["Status"], command["TargetCount"]) == ("Pending", 0)
+    assert ssm.list_command_invocations(CommandId=command["CommandId"])["CommandInvocations"] == []
+    emu.advance(2)
     invocations = ssm.list_command_invocations(CommandId=command["CommandId"])["CommandInvocations"]
+    command = ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]
 
     assert command["TargetCount"] == 2
     assert command["InstanceIds"] == []

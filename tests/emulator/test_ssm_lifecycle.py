@@ -246,6 +246,64 @@ def test_targets_are_sent_in_growing_waves(make):
     assert sent() == 7  # then four more
 
 
+def send_by_tag(ssm, key="tag:app", values=("shop",)):
+    return ssm.send_command(
+        Targets=[{"Key": key, "Values": list(values)}], DocumentName=DRS_DOC, Parameters={"Region": ["us-west-2"]}
+    )["Command"]["CommandId"]
+
+
+def test_a_command_sent_by_tag_lists_its_targets_once_they_are_resolved(make):
+    emu, ssm = make({"tags": {"app": "shop"}}, {"tags": {"app": "shop"}}, {})
+    a, b, _ = ids(3)
+    cid = send_by_tag(ssm)
+
+    emu.advance(1)
+    assert aggregate(ssm, cid) == {
+        "Status": "Pending",
+        "StatusDetails": "Pending",
+        "TargetCount": 0,
+        "CompletedCount": 0,
+        "ErrorCount": 0,
+        "DeliveryTimedOutCount": 0,
+    }
+    assert statuses(ssm, cid) == {}
+    emu.advance(1)
+    assert statuses(ssm, cid) == {a: ("Pending", "Pending"), b: ("Pending", "Pending")}
+    assert aggregate(ssm, cid)["TargetCount"] == 2
+    emu.advance(5 + 5 + 60)
+    assert command_status(ssm, cid) == ("Success", "Success")
+
+
+def test_a_command_sent_by_instance_ids_in_targets_lists_them_at_once(make):
+    emu, ssm = make({}, {})
+    a, b = ids(2)
+    cid = send_by_tag(ssm, key="InstanceIds", values=(a, b))
+
+    assert aggregate(ssm, cid)["TargetCount"] == 2
+    assert set(statuses(ssm, cid)) == {a, b}
+
+
+def test_a_tag_no_instance_carries_fails_no_instances_in_tag_once_resolved(make):
+    emu, ssm = make({})
+    cid = send_by_tag(ssm, values=("nothing-has-this",))
+
+    assert command_status(ssm, cid) == ("Pending", "Pending")
+    emu.advance(2)
+    assert command_status(ssm, cid) == ("Failed", "NoInstancesInTag")
+
+
+def test_a_command_cancelled_while_its_tags_resolve_reaches_no_instance(make):
+    emu, ssm = make({"tags": {"app": "shop"}})
+    cid = send_by_tag(ssm)
+    ssm.cancel_command(CommandId=cid)
+
+    emu.advance(2 + 5 + 60)
+    assert command_status(ssm, cid) == ("Cancelled", "Cancelled")
+    assert statuses(ssm, cid) == {}
+    servers = emu.client("drs", region="us-west-2").describe_source_servers(filters={})["items"]
+    assert servers == []  # nothing ran, so no agent registered
+
+
 def test_exceeding_max_errors_stops_sending_and_terminates_the_rest(make):
     emu, ssm = make({"install": "fail"}, {}, {})
     a, b, c = ids(3)

@@ -84,7 +84,7 @@ class Run:
     def plan(self, **options):
         options.setdefault("target_region", "us-west-2")
         options.setdefault("instance_filters", {"tag:dr:enabled": "true"})
-        return plan_install(self.clients, InstallRequest.from_options(**options))
+        return plan_install(self.clients, InstallRequest.from_options(**options), clock=self.clock, sleep=self.sleep)
 
     def sent(self):
         """SendCommand calls SSM executed (answered 200 or failed after running)."""
@@ -315,14 +315,35 @@ def send_by_tag(r, region="us-west-2"):
 def test_install_sent_by_tag_and_still_running_is_reattached_not_sent_again(run):
     r = run(fleet(count=4))
     command_id = send_by_tag(r)
-    r.sleep(1)  # the emulator resolves the targets into invocations at once (see the module's notes)
+    r.sleep(5)  # SSM has resolved the tags (ssm_target_resolution_seconds: 2)
     result = r.install()
     assert len(r.emu.calls("ssm", "SendCommand")) == 1  # only the console's
     assert result["changed"] is False
     assert result["summary"]["installed"] == 4
     assert [c["command_id"] for c in result["commands"]] == [command_id]
     assert all(i["reattached"] and i["command_id"] == command_id for i in result["instances"])
-    assert not [n for n in result["notices"] if "still resolving" in n]  # it lists all 4
+    assert not [n for n in result["notices"] if "still lists only" in n]
+
+
+def test_install_sent_by_tag_moments_ago_is_waited_for_until_ssm_lists_its_instances(run):
+    r = run(fleet(count=4))
+    command_id = send_by_tag(r)  # SSM lists its instances 2 s later
+    result = r.plan(poll_interval=10)  # check mode: it waits all the same (reading only)
+    assert len(r.emu.calls("ssm", "SendCommand")) == 1  # only the console's
+    assert {i["outcome"] for i in result["instances"]} == {"in_progress"}
+    assert {i["command_id"] for i in result["instances"]} == {command_id}
+    assert r.now == 2  # one poll interval of 2 s (poll_interval 10 is longer)
+    assert not [n for n in result["notices"] if "still lists only" in n]
+
+
+def test_install_sent_by_tag_that_ssm_does_not_resolve_in_time_is_reported_before_sending(run):
+    r = run(fleet(count=2, timing={"ssm_target_resolution_seconds": 600}))
+    send_by_tag(r)
+    result = r.install(wait=False)
+    assert r.now == agent_install.TARGETS_RESOLUTION_SECONDS
+    (notice,) = [n for n in result["notices"] if "still lists only" in n]
+    assert "0 of its targets after 60s" in notice
+    assert "run again once it lists them all" in notice
 
 
 def test_failed_install_sent_by_tag_is_reported_not_retried(run):
