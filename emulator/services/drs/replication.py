@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .common import REPLICATION_ERRORS, SOURCE_STEPS
@@ -35,6 +36,24 @@ FAULT_KINDS = ("STALLED", "DISCONNECTED", "FAILED_STEP")
 FAULT_STATES = ("INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS")
 HELD_STATES = ("STALLED", "DISCONNECTED", "BACKLOG", "PAUSED", "RESCAN")  # states a fault (or the fleet) holds
 DEFAULT_FAULT_ERROR = {"STALLED": "UNSTABLE_NETWORK", "DISCONNECTED": "AGENT_NOT_SEEN"}
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted replication goes on."""
+
+    phase: str  # INITIATING (at ``step``), INITIAL_SYNC, CREATING_SNAPSHOT or CONTINUOUS
+    step: int = 0  # the initiation step, an index into the step names
+
+
+@dataclass(frozen=True)
+class AfterDown:
+    """What a server does once its source machine runs again (see ``Replication.machine_down``)."""
+
+    action: str  # "resume" (at ``point``), "hold" (``state`` with ``error``, as a fault holds it) or "restart"
+    point: ResumePoint | None = None
+    state: str | None = None
+    error: str | None = None
 
 
 def parse_fault(spec: dict | None, steps: tuple[str, ...] = SOURCE_STEPS, errors=REPLICATION_ERRORS) -> dict | None:
@@ -99,7 +118,7 @@ class Replication:
         self.cdp_left: datetime | None = None  # when it last left continuous protection
         self.periods: list[list] = []  # [start, end or None] of continuous protection (snapshots)
         self.zeroed = False  # after DisconnectSourceServer: totals read as zero
-        self.resume: tuple | None = None  # where a faulted replication continues when cleared
+        self.resume: ResumePoint | None = None  # where a faulted replication continues when cleared
         self.fault: dict | None = None
         self.epoch = 0
         self.agent_anchor: datetime | None = None  # agent heartbeats run from here ...
@@ -109,7 +128,7 @@ class Replication:
         self.rescan_start: datetime | None = None  # set while the disks are rescanned after the machine ran again
         self.rescanned: list[int] | None = None  # bytes rescanned when a rescan was interrupted
         self.down_since: datetime | None = None  # the source machine is stopped (or gone) since
-        self.after_down: tuple | None = None  # what happens when it runs again, see machine_down()
+        self.after_down: AfterDown | None = None  # what happens when it runs again
         self.deferred_fault: dict | None = None  # a fault that fell due while the machine was down
         self.version = 0  # bumped on every transition: renderings cache on it
         self._seen: tuple | None = None  # (version, valid from, valid until, last seen)
@@ -190,10 +209,8 @@ class Replication:
         assert self.steps is not None
         self.steps[index] = "IN_PROGRESS"
         self._changed(at)
-        if self.down_since is not None:  # no agent to hand the step to: it waits for the machine
-            self.after_down = ("resume", ("step", index))
-            # ... and DRS, not hearing from the agent, reports it as for any machine that is down
-            self._at(at, self._timing("agent_not_seen_seconds"), self._not_seen)
+        if self.down_since is not None:
+            self._await_machine(ResumePoint("INITIATING", index), at)
             return
         self._arm_fault(self.step_names[index], at)
         self._at(at, self._timing(self.step_timing_key), lambda t: self._end_step(index, t))
@@ -302,12 +319,13 @@ class Replication:
             self.agent_lost = at
         self._changed(at)
 
-    def _resume_point(self) -> tuple:
+    def _resume_point(self) -> ResumePoint:
         if self.state == "INITIATING":
-            return ("step", self.steps.index("IN_PROGRESS") if self.steps and "IN_PROGRESS" in self.steps else 0)
+            step = self.steps.index("IN_PROGRESS") if self.steps and "IN_PROGRESS" in self.steps else 0
+            return ResumePoint("INITIATING", step)
         if self.state in ("INITIAL_SYNC", "CREATING_SNAPSHOT"):
-            return (self.state,)
-        return ("CONTINUOUS",)
+            return ResumePoint(self.state)
+        return ResumePoint("CONTINUOUS")
 
     def _freeze(self, at: datetime) -> None:
         """Stop the byte counters and close the continuous period at ``at``."""
@@ -328,8 +346,8 @@ class Replication:
         if self.resume is None or self.state not in HELD_STATES:
             return
         if self.down_since is not None:  # the machine is down: it resumes when the machine runs again
-            if self.after_down is not None and self.after_down[0] == "held":
-                self.after_down = ("resume", self.resume)
+            if self.after_down is not None and self.after_down.action == "hold":
+                self.after_down = AfterDown("resume", self.resume)
                 self.resume = None
             return
         point, self.resume = self.resume, None
@@ -338,14 +356,14 @@ class Replication:
         self.connect_agent(at)
         self._continue(point, at)
 
-    def _continue(self, point: tuple, at: datetime, rescan: bool = False) -> None:
+    def _continue(self, point: ResumePoint, at: datetime, rescan: bool = False) -> None:
         """Go on from a resume point: the interrupted step, the sync, the snapshot, or continuous protection."""
-        if point[0] == "step":
+        if point.phase == "INITIATING":
             self.state = "INITIATING"
-            self._enter_step(point[1], at)
-        elif point[0] == "INITIAL_SYNC":
+            self._enter_step(point.step, at)
+        elif point.phase == "INITIAL_SYNC":
             self._enter_sync(at)
-        elif point[0] == "CREATING_SNAPSHOT":
+        elif point.phase == "CREATING_SNAPSHOT":
             self._end_sync(at)
         elif rescan:
             self._enter_rescan(at)
@@ -383,17 +401,24 @@ class Replication:
                 self.version += 1
             return
         if self.state in HELD_STATES and self.resume is not None:
-            self.after_down = ("held", self.state, self.error)
+            self.after_down = AfterDown("hold", state=self.state, error=self.error)
         elif self.state == "STALLED":  # a failed initiation step: DRS would have retried
-            self.after_down = ("restart",)
+            self.after_down = AfterDown("restart")
         else:
-            self.after_down = ("resume", self._resume_point())
+            self.after_down = AfterDown("resume", self._resume_point())
         self._freeze(at)
         self.epoch += 1
         self.next_attempt = None
         if self.agent_lost is None:
             self.agent_lost = at
         self._changed(at)
+        self._at(at, self._timing("agent_not_seen_seconds"), self._not_seen)
+
+    def _await_machine(self, point: ResumePoint, at: datetime) -> None:
+        """Reached ``point`` while the machine is down: no agent to hand it to, so it waits for the
+        machine to run again -- and DRS, not hearing from the agent, reports it as for any machine
+        that is down."""
+        self.after_down = AfterDown("resume", point)
         self._at(at, self._timing("agent_not_seen_seconds"), self._not_seen)
 
     def _not_seen(self, at: datetime) -> None:
@@ -417,18 +442,18 @@ class Replication:
             self.version += 1
             return
         self.epoch += 1
-        if after[0] == "held":
-            self.state, self.error = after[1], after[2]
+        if after.action == "hold":
+            self.state, self.error = after.state, after.error
             if self.state != "DISCONNECTED":  # a DISCONNECTED fault keeps the agent unseen
                 self.connect_agent(at)
             self._changed(at)
             return
         self.connect_agent(at)
         self.error = None
-        if after[0] == "restart":
+        if after.action == "restart":
             self.start(at)
         else:
-            self._continue(after[1], at, rescan=True)
+            self._continue(after.point, at, rescan=True)
         if deferred is not None and deferred is self.fault:
             self._strike(deferred, at)
 
