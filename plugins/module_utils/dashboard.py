@@ -66,6 +66,7 @@ CSV_COLUMNS = (
     "data_replication_state",
     "replication_direction",
     "progress_percent",
+    "rescan_percent",
     "total_bytes",
     "replicated_bytes",
     "backlogged_bytes",
@@ -167,6 +168,7 @@ def server_row(server, attention):
     eta = server.get("eta") or {}
     error = server.get("error") or {}
     lifecycle = server.get("lifecycle") or {}
+    progress, progress_text = _server_progress(server, state)
     return {
         "id": server.get("source_server_id") or "—",
         "hostname": server.get("hostname") or server.get("fqdn") or "—",
@@ -175,7 +177,8 @@ def server_row(server, attention):
         "state": state,
         "state_label": server.get("state_label") or state_label(None),
         "tone": state_tone(state),
-        "progress": _bounded_percent(server.get("progress_percent")),
+        "progress": progress,
+        "progress_text": progress_text,
         "size": human_bytes(server.get("total_bytes") or 0),
         "lag": human_duration(lag),
         "eta": human_duration(eta.get("seconds_from_now")) if eta.get("timestamp") else "—",
@@ -187,6 +190,23 @@ def server_row(server, attention):
         "attention": attention,
         "direction": server.get("replication_direction") or "",
     }
+
+
+def _server_progress(server, state):
+    """The progress bar's value and its label: the initial sync, or the rescan of a server in RESCAN.
+
+    A server in RESCAN finished its initial sync long ago (100%); what an operator waits
+    for is the rescan, so the bar shows ``rescan_percent`` ("Rescan 40.0%"), and stays
+    empty ("Rescan, progress not reported") while DRS reports none.
+    """
+    if state == "RESCAN":
+        rescan = server.get("rescan_percent")
+        if rescan is None:
+            return 0.0, "Rescan, progress not reported"
+        rescan = _bounded_percent(rescan)
+        return rescan, f"Rescan {rescan}%"
+    progress = _bounded_percent(server.get("progress_percent"))
+    return progress, f"{progress}%"
 
 
 def initiating_view(server):
@@ -604,6 +624,7 @@ def csv_row(server, attention_by_id):
         "data_replication_state": server.get("data_replication_state"),
         "replication_direction": server.get("replication_direction"),
         "progress_percent": server.get("progress_percent"),
+        "rescan_percent": server.get("rescan_percent"),
         "total_bytes": server.get("total_bytes"),
         "replicated_bytes": server.get("replicated_bytes"),
         "backlogged_bytes": server.get("backlogged_bytes"),

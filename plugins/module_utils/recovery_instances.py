@@ -47,6 +47,7 @@ from .records import (
     iso_text,
     label,
     replication_error,
+    rescan_progress,
 )
 from .timeutil import duration_or_since, format_duration, parse_datetime, service_now
 from .validation import check_ids, check_regions
@@ -202,13 +203,14 @@ def _failback(raw, now):
 
 def _replication(raw, now):
     state = as_text(raw.get("dataReplicationState"))
-    disks = [disk(d) for d in as_list(raw.get("replicatedDisks"))]
+    disks = [disk(d, state == "RESCAN") for d in as_list(raw.get("replicatedDisks"))]
     total, replicated, backlogged, progress = disk_progress(disks, state)
     lag_seconds = duration_or_since(raw.get("lagDuration"), now)
     return {
         "state": state,
         "label": replication_label(state),
         "progress_percent": progress,
+        "rescan_percent": rescan_progress(disks, state),
         "total_bytes": total,
         "replicated_bytes": replicated,
         "backlogged_bytes": backlogged,

@@ -41,6 +41,7 @@ from .records import (
     label,
     percent,
     replication_error,
+    rescan_progress,
     utc_text,
 )
 from .timeutil import format_duration, isoformat, parse_duration, seconds_since, service_now
@@ -138,6 +139,22 @@ def state_label(state):
     return label(state, STATE_LABELS, "Unknown")
 
 
+def progress_text(record):
+    """Where a server is on its way, for messages: ``step X``, ``rescan 40.0%`` or ``42.5%``.
+
+    A server in RESCAN has finished its initial sync long ago (``progress_percent`` 100):
+    what it is waiting for is the rescan, so that is the figure shown (``rescan`` alone
+    while DRS reports no rescan progress).
+    """
+    step = (record.get("initiation") or {}).get("current_step")
+    if step:
+        return f"step {step}"
+    if record.get("data_replication_state") == "RESCAN":
+        rescan = record.get("rescan_percent")
+        return "rescan" if rescan is None else f"rescan {rescan}%"
+    return f"{record.get('progress_percent')}%"
+
+
 # --- One source server ---------------------------------------------------------------
 
 
@@ -147,13 +164,17 @@ def normalize_source_server(raw, region, now):
     :param raw: one item of ``DescribeSourceServers.items`` (plain dict, as boto3 returns it)
     :param region: the region it was read in
     :param now: the service's current time (aware datetime), for ages and ETAs
+
+    ``progress_percent`` is the initial sync (100 once it is done, also while the server
+    rescans); ``rescan_percent`` is the rescan of a server in RESCAN, None in every other
+    state or when DRS reports no rescan progress (:func:`.records.rescan_progress`).
     """
     raw = as_dict(raw)
     info = as_dict(raw.get("dataReplicationInfo"))
     props = as_dict(raw.get("sourceProperties"))
     hints = as_dict(props.get("identificationHints"))
     state = as_text(info.get("dataReplicationState"))
-    disks = [_disk(d) for d in as_list(info.get("replicatedDisks"))]
+    disks = [_disk(d, state == "RESCAN") for d in as_list(info.get("replicatedDisks"))]
     total, replicated, backlogged, progress = disk_progress(disks, state)
     return {
         "source_server_id": as_text(raw.get("sourceServerID")),
@@ -177,6 +198,7 @@ def normalize_source_server(raw, region, now):
         "replicated_bytes": replicated,
         "backlogged_bytes": backlogged,
         "progress_percent": progress,
+        "rescan_percent": rescan_progress(disks, state),
         "staging_area": _staging_area(as_dict(raw.get("stagingArea")), info),
         "error": replication_error(as_dict(info.get("dataReplicationError")), ERROR_LABELS),
         "origin": _origin(as_dict(raw.get("sourceCloudProperties"))),
@@ -186,9 +208,9 @@ def normalize_source_server(raw, region, now):
     }
 
 
-def _disk(raw):
+def _disk(raw, rescanning):
     """The shared disk record plus the volume status, which only source servers report."""
-    record = disk(raw)
+    record = disk(raw, rescanning)
     record["volume_status"] = as_text(as_dict(raw).get("volumeStatus"))
     return record
 
@@ -871,8 +893,7 @@ def _describe_pending(query, snapshot):
     if pending:
         detail = []
         for r in pending[:20]:
-            step = r["initiation"]["current_step"]
-            where = f"step {step}" if step else f"{r['progress_percent']}%"
+            where = progress_text(r)
             detail.append(
                 f"{r['source_server_id']} ({r['hostname'] or 'no hostname'}, {r['region']}) "
                 f"{r['data_replication_state'] or UNKNOWN_STATE} {where}"

@@ -194,7 +194,8 @@ recovery_instances:
     replication:
       description:
         - Failback data replication of the instance (Failback Client path) - C(state)
-          (C(RecoveryInstanceDataReplicationState)), C(label), C(progress_percent) (by bytes), C(total_bytes),
+          (C(RecoveryInstanceDataReplicationState)), C(label), C(progress_percent) (by bytes), C(rescan_percent)
+          (in V(RESCAN) only, as in M(drs.orchestration.drs_replication_info)), C(total_bytes),
           C(replicated_bytes), C(backlogged_bytes), C(disks), C(lag) (C(iso), C(seconds)), C(eta),
           C(initiation) (the 18 C(steps) in model order with C(label) and C(status), C(current_step),
           C(failed_step), C(done), C(total)), C(error).

@@ -245,7 +245,9 @@ servers:
     disks:
       description:
         - Per replicated disk - C(device), C(total_bytes), C(replicated_bytes), C(rescanned_bytes),
-          C(backlogged_bytes), C(percent) (replicated of total, 0-100), C(volume_status).
+          C(backlogged_bytes), C(percent) (replicated of total, 0-100), C(rescan_percent), C(volume_status).
+        - C(rescan_percent) is rescanned of total, 0-100, while the server is in V(RESCAN); null in every other
+          state and when the disk reports no size or no rescanned byte count.
       type: list
       elements: dict
     total_bytes:
@@ -262,6 +264,17 @@ servers:
         and for CONTINUOUS without byte counts).
       type: float
       sample: 42.5
+    rescan_percent:
+      description:
+        - How far the rescan of a server in V(RESCAN) has come (after its agent was stopped or disconnected, DRS
+          rescans the disks), weighted by bytes, 0-100, one decimal (100 only when every byte is rescanned).
+        - C(progress_percent) stays at the finished initial sync (100) meanwhile.
+        - Read from C(rescannedStorageBytes) as the bytes rescanned so far (an assumption - the API reference
+          calls it "the amount of data to be rescanned"); rescanned bytes are capped per disk at its size, and a
+          disk that reports no rescanned count counts as not rescanned yet.
+        - Null when the server is not in V(RESCAN), or no disk reports both its size and a rescanned byte count.
+      type: float
+      sample: 40.0
     staging_area:
       description: C(status), C(staging_account_id), C(staging_source_server_arn), C(error_message),
         C(availability_zone), C(outpost_arn).

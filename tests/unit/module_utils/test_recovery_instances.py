@@ -178,6 +178,37 @@ def test_reverse_sync_progress_is_weighted_by_bytes_across_disks():
     assert [d["percent"] for d in record["replication"]["disks"]] == [100.0, 0.0]
 
 
+def test_a_rescanning_recovery_instance_reports_its_rescan_progress_weighted_by_bytes():
+    disks = [
+        {
+            "deviceName": "/dev/sda",
+            "totalStorageBytes": 300,
+            "replicatedStorageBytes": 300,
+            "rescannedStorageBytes": 300,
+        },
+        {
+            "deviceName": "/dev/sdb",
+            "totalStorageBytes": 700,
+            "replicatedStorageBytes": 700,
+            "rescannedStorageBytes": 70,
+        },
+    ]
+    rescanning = ri.normalize_recovery_instance(
+        recovery_instance(1, replication={"dataReplicationState": "RESCAN", "replicatedDisks": disks}),
+        RECOVERY_REGION,
+        NOW,
+    )["replication"]
+    continuous = ri.normalize_recovery_instance(
+        recovery_instance(1, replication={"dataReplicationState": "CONTINUOUS", "replicatedDisks": disks}),
+        RECOVERY_REGION,
+        NOW,
+    )["replication"]
+    assert (rescanning["progress_percent"], rescanning["rescan_percent"]) == (100.0, 37.0)
+    assert [d["rescan_percent"] for d in rescanning["disks"]] == [100.0, 10.0]
+    assert continuous["rescan_percent"] is None
+    assert [d["rescan_percent"] for d in continuous["disks"]] == [None, None]
+
+
 def test_replicated_bytes_above_the_total_never_exceed_one_hundred_percent():
     replication = {"replicatedDisks": [{"totalStorageBytes": 10, "replicatedStorageBytes": 50}]}
     record = ri.normalize_recovery_instance(recovery_instance(1, replication=replication), RECOVERY_REGION, NOW)

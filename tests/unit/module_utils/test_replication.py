@@ -82,6 +82,7 @@ def test_record_of_a_server_in_initial_sync_has_every_documented_field():
             "rescanned_bytes": 0,
             "backlogged_bytes": 0,
             "percent": 50.0,
+            "rescan_percent": None,
             "volume_status": None,
         },
         {
@@ -91,11 +92,13 @@ def test_record_of_a_server_in_initial_sync_has_every_documented_field():
             "rescanned_bytes": 0,
             "backlogged_bytes": 0,
             "percent": 10.0,
+            "rescan_percent": None,
             "volume_status": None,
         },
     ]
     # weighted by bytes: 80 of 400 GiB, not the mean of 50% and 10%
     assert record["progress_percent"] == 20.0
+    assert record["rescan_percent"] is None  # not rescanning
     assert record["total_bytes"] == 400 * GIB
     assert record["replicated_bytes"] == 80 * GIB
     assert record["staging_area"]["status"] == "NOT_EXTENDED"
@@ -409,8 +412,10 @@ raw_servers = st.fixed_dictionaries(
 def test_any_shaped_item_normalises_without_raising_and_percents_stay_in_range(raw):
     record = normalize_source_server(raw, "us-east-1", NOW)
     assert 0.0 <= record["progress_percent"] <= 100.0
+    assert record["rescan_percent"] is None or 0.0 <= record["rescan_percent"] <= 100.0
     for d in record["disks"]:
         assert 0.0 <= d["percent"] <= 100.0
+        assert d["rescan_percent"] is None or 0.0 <= d["rescan_percent"] <= 100.0
         assert d["total_bytes"] >= 0
         assert d["replicated_bytes"] >= 0
     assert record["replicated_bytes"] <= record["total_bytes"] or record["total_bytes"] == 0
@@ -438,3 +443,102 @@ def test_progress_is_the_byte_weighted_share_of_what_is_replicated(disks):
     if done < total:
         expected = min(expected, 99.9)  # not complete: never shown as 100
     assert record["progress_percent"] == pytest.approx(expected)
+
+
+# --- rescan progress -----------------------------------------------------------------------
+
+
+def rescanning(disks, state="RESCAN"):
+    """A source server item whose disks are ``(device, total, rescanned)``: initial sync long done."""
+    raw = source_server(3, state, disks=[(device, total, total) for device, total, _ in disks])
+    for item, (_device, _total, rescanned) in zip(raw["dataReplicationInfo"]["replicatedDisks"], disks, strict=True):
+        item["rescannedStorageBytes"] = rescanned
+    return raw
+
+
+def test_a_rescanning_server_reports_rescan_progress_by_bytes_next_to_its_finished_initial_sync():
+    # what the emulator shows 4 s into the rescan of an 8 and a 16 GiB disk at 1 GiB/s
+    raw = rescanning([("/dev/xvda", 8 * GIB, 4 * GIB), ("/dev/xvdb", 16 * GIB, 4 * GIB)])
+    record = normalize_source_server(raw, "us-east-1", NOW)
+
+    assert [d["rescan_percent"] for d in record["disks"]] == [50.0, 25.0]
+    assert record["rescan_percent"] == 33.3  # 8 of 24 GiB, not the mean of 50% and 25%
+    assert record["progress_percent"] == 100.0  # the initial sync is done; it says nothing about the rescan
+
+
+def test_rescan_progress_is_only_reported_for_a_server_in_rescan():
+    for state in ("CONTINUOUS", "INITIAL_SYNC", "BACKLOG", "DISCONNECTED", "NEW_STATE", None):
+        record = normalize_source_server(rescanning([("/dev/xvda", 8 * GIB, 4 * GIB)], state), "us-east-1", NOW)
+        assert record["rescan_percent"] is None, state
+        assert record["disks"][0]["rescan_percent"] is None, state
+        assert record["disks"][0]["rescanned_bytes"] == 4 * GIB, state  # the raw count is still there
+
+
+def test_rescan_progress_is_none_when_drs_reports_nothing_to_compute_it_from():
+    no_member = rescanning([("/dev/xvda", 8 * GIB, 0)])
+    del no_member["dataReplicationInfo"]["replicatedDisks"][0]["rescannedStorageBytes"]
+    unreadable = rescanning([("/dev/xvda", 8 * GIB, "lots")])
+    no_size = rescanning([("/dev/xvda", 0, 4 * GIB)])
+    no_disks = rescanning([])
+    for raw in (no_member, unreadable, no_size, no_disks):
+        assert normalize_source_server(raw, "us-east-1", NOW)["rescan_percent"] is None
+
+
+def test_a_rescan_just_started_is_zero_and_one_overshooting_disk_counts_its_size_only():
+    started = normalize_source_server(rescanning([("/dev/xvda", 8 * GIB, 0)]), "us-east-1", NOW)
+    assert started["rescan_percent"] == 0.0
+    overshoot = rescanning([("/dev/xvda", 8 * GIB, 80 * GIB), ("/dev/xvdb", 8 * GIB, 0)])
+    record = normalize_source_server(overshoot, "us-east-1", NOW)
+    assert [d["rescan_percent"] for d in record["disks"]] == [100.0, 0.0]
+    assert record["rescan_percent"] == 50.0
+    nearly = normalize_source_server(rescanning([("/dev/xvda", 10000, 9999)]), "us-east-1", NOW)
+    assert nearly["rescan_percent"] == 99.9  # 100 only when every byte is rescanned
+
+
+def test_a_disk_that_reports_no_rescanned_bytes_counts_as_not_rescanned_yet():
+    raw = rescanning([("/dev/xvda", 8 * GIB, 8 * GIB), ("/dev/xvdb", 8 * GIB, 0)])
+    del raw["dataReplicationInfo"]["replicatedDisks"][1]["rescannedStorageBytes"]
+    record = normalize_source_server(raw, "us-east-1", NOW)
+    assert [d["rescan_percent"] for d in record["disks"]] == [100.0, None]
+    assert record["rescan_percent"] == 50.0  # never more than what is known to be rescanned
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(disks=st.lists(disk, max_size=6))
+def test_rescan_percent_stays_within_0_and_100_whatever_the_disks_report(disks):
+    raw = {"dataReplicationInfo": {"dataReplicationState": "RESCAN", "replicatedDisks": disks}}
+    record = normalize_source_server(raw, "us-east-1", NOW)
+    values = [record["rescan_percent"]] + [d["rescan_percent"] for d in record["disks"]]
+    assert all(v is None or (isinstance(v, float) and 0.0 <= v <= 100.0) for v in values)
+    assert record["rescan_percent"] is None or any(d["rescan_percent"] is not None for d in record["disks"])
+
+
+@given(
+    disks=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=2**44), st.integers(min_value=0, max_value=2**45)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_rescan_percent_is_the_byte_weighted_share_of_what_is_rescanned(disks):
+    raw = rescanning([(f"/dev/d{i}", total, rescanned) for i, (total, rescanned) in enumerate(disks)])
+    record = normalize_source_server(raw, "us-east-1", NOW)
+    total = sum(t for t, _ in disks)
+    done = sum(min(t, r) for t, r in disks)
+    expected = round(100.0 * done / total, 1)
+    if done < total:
+        expected = min(expected, 99.9)
+    assert record["rescan_percent"] == pytest.approx(expected)
+
+
+def test_progress_text_says_how_far_the_rescan_is_for_a_rescanning_server():
+    rescan = normalize_source_server(rescanning([("/dev/xvda", 8 * GIB, 2 * GIB)]), "us-east-1", NOW)
+    assert replication.progress_text(rescan) == "rescan 25.0%"
+    rescan["rescan_percent"] = None
+    assert replication.progress_text(rescan) == "rescan"
+    syncing = normalize_source_server(
+        source_server(4, "INITIAL_SYNC", disks=[("/dev/xvda", 100, 42)]), "us-east-1", NOW
+    )
+    assert replication.progress_text(syncing) == "42.0%"
+    initiating = normalize_source_server(source_server(5, "INITIATING", initiation_steps=steps(4)), "us-east-1", NOW)
+    assert replication.progress_text(initiating) == "step AUTHENTICATE_WITH_SERVICE"

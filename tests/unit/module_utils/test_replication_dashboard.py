@@ -116,6 +116,49 @@ def test_a_server_rows_progress_in_css_is_always_a_number_from_0_to_100(given, s
     assert dashboard.server_row(server, attention=False)["progress"] == shown
 
 
+def rescanning(n, total, rescanned):
+    """A RESCAN source server item (initial sync done) with one disk ``rescanned`` of ``total`` bytes."""
+    raw = source_server(n, "RESCAN", disks=[("/dev/xvda", total, total)])
+    raw["dataReplicationInfo"]["replicatedDisks"][0]["rescannedStorageBytes"] = rescanned
+    return raw
+
+
+def test_a_rescanning_servers_bar_and_label_show_the_rescan_not_the_finished_initial_sync():
+    result = result_of([("us-east-1", rescanning(1, 10 * GIB, 4 * GIB)), ("us-east-1", source_server(2, "CONTINUOUS"))])
+    rows = {r["id"]: r for r in dashboard.build_view(result)["rows"]}
+    rescan = rows["s-00000000000000001"]
+    assert (rescan["progress"], rescan["progress_text"]) == (40.0, "Rescan 40.0%")
+    continuous = rows["s-00000000000000002"]
+    assert (continuous["progress"], continuous["progress_text"]) == (100.0, "100.0%")
+
+
+def test_a_rescanning_server_without_rescan_figures_has_an_empty_bar_that_says_so():
+    raw = rescanning(1, 10 * GIB, 0)
+    del raw["dataReplicationInfo"]["replicatedDisks"][0]["rescannedStorageBytes"]
+    row = dashboard.build_view(result_of([("us-east-1", raw)]))["rows"][0]
+    assert (row["progress"], row["progress_text"]) == (0.0, "Rescan, progress not reported")
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"), [("5;background:url(http://x)", 0.0), (250, 100.0), (-3, 0.0), (math.nan, 0.0), (42.5, 42.5)]
+)
+def test_a_rescan_progress_in_css_is_always_a_number_from_0_to_100(given, shown):
+    server = normalize_source_server(rescanning(1, 100, 50), "us-east-1", NOW)
+    server["rescan_percent"] = given
+    row = dashboard.server_row(server, attention=False)
+    assert row["progress"] == shown
+    assert row["progress_text"] == f"Rescan {shown}%"
+
+
+def test_csv_and_json_carry_the_rescan_percent():
+    result = result_of([("us-east-1", rescanning(1, 10 * GIB, 4 * GIB)), ("us-east-1", source_server(2))])
+    rows = list(csv.DictReader(io.StringIO(dashboard.csv_text(result))))
+    assert [(r["progress_percent"], r["rescan_percent"]) for r in rows] == [("100.0", "40.0"), ("100.0", "")]
+    servers = json.loads(dashboard.json_text(result))["servers"]
+    assert [s["rescan_percent"] for s in servers] == [40.0, None]
+    assert [d["rescan_percent"] for d in servers[0]["disks"]] == [40.0]
+
+
 def test_a_failed_wait_shows_its_message():
     failed = result_of([("us-east-1", source_server(1, "STALLED"))], failed=True, msg="1 of 1 source servers ...")
     assert dashboard.build_view(failed)["failure"] == "1 of 1 source servers ..."

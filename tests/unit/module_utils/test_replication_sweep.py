@@ -248,6 +248,23 @@ def test_wait_times_out_with_the_last_snapshot_and_what_is_pending():
     assert err.value.details["wait"]["polls"] == 3
 
 
+def test_a_wait_that_times_out_on_a_rescanning_server_says_how_far_the_rescan_is():
+    rescan = source_server(1, "RESCAN", disks=[("/dev/xvda", 100, 100)])
+    rescan["dataReplicationInfo"]["replicatedDisks"][0]["rescannedStorageBytes"] = 40
+    drs = StubbedDrs()
+    for _ in range(2):
+        drs.expect("us-east-1", page([rescan, source_server(2)]))
+    t = FakeTime()
+
+    with pytest.raises(WaitTimeout) as err:
+        wait_for_replication(drs.clients, poll_interval=60, wait_timeout=60, clock=t.clock, sleep=t.sleep)
+
+    drs.assert_all_called()
+    # not the initial sync's 100%, which is done and says nothing about when the server is back
+    assert f"1 of 2 not there yet: {server_id(1)} (app-0001, us-east-1) RESCAN rescan 40.0%" in err.value.message
+    assert err.value.details["servers"][0]["rescan_percent"] == 40.0
+
+
 def test_wait_keeps_waiting_for_instances_whose_agent_has_not_registered_yet():
     drs = StubbedDrs()
     drs.expect("us-east-1", page([source_server(1)]))
