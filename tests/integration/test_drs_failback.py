@@ -4,7 +4,8 @@ The emulator's call log proves which DRS operations each path sends: reverse rep
 is ``ReverseReplication`` (never ``StartReplication``), the AWS-origin failback launch is
 ``StartRecovery`` in the origin Region, the on-premises one ``StartFailbackLaunch``; an
 interrupted and re-run module or playbook sends none of them twice. Waits run on the
-emulator's fast clock with sub-second polls.
+emulator's fast clock with sub-second polls; where a test must look before the clock moves
+on, it starts the clock only after that look.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from tests.failback_fleets import (
 )
 from tests.module_harness import REPO, emulator_args, run_module, run_playbook
 
-SPEED = 60  # virtual seconds per real second: a 0.1 s poll is 6 s of DRS time
+# Virtual seconds per real second: a 0.1 s poll is a minute of DRS time, so a reverse replication
+# (about 70 s on the FAST timings) or a failback launch job (45 s) is over after two or three polls.
+SPEED = 600
 
 
 def run(emu, check_mode=False, **options):
@@ -330,13 +333,14 @@ def test_a_conflict_while_a_job_runs_is_reported_with_drs_reason_and_the_remedy(
 
 
 def test_stalled_reverse_replication_fails_the_wait_with_its_error(emulator_factory):
-    emu = emulator_factory(aws_fleet(), speed=SPEED)
+    emu = emulator_factory(aws_fleet(), speed=0)  # the clock stands still until the fault is in place
     (rid,) = recover(emu)
     reversed_ = ok(run(emu, recovery_instance_ids=[rid], state="reversed", wait=False))
     server = only(reversed_)["reversed_direction_source_server"]["source_server_id"]
     emu.admin.service(
         "drs", "set-fault", region=ORIGIN, sourceServerID=server, fault="STALLED", error="UNSTABLE_NETWORK"
     )
+    emu.admin.set_speed(SPEED)
 
     result = run(emu, recovery_instance_ids=[rid], state="ready")
 
@@ -399,15 +403,18 @@ def playbook_vars(rid, **extra):
 def test_failback_playbook_interrupted_and_rerun_sends_each_call_once(emulator_factory):
     # Lost answers of the same calls are the module's business and are covered through it
     # (test_lost_answers_are_reconciled_and_a_rerun_sends_nothing_twice_aws).
-    emu = emulator_factory(aws_fleet(), speed=SPEED)
+    emu = emulator_factory(aws_fleet(), speed=0)
     (rid,) = recover(emu)
     mark = last_seq(emu)
     production = {"failback_state": "protected", "drill": False, "confirm_production": True}
     # the first run gives up after one look, with reverse replication sent and nothing ready yet
+    # (the clock stands still until the re-run: however slow the machine, nothing is ready at that look)
     playbook = REPO / "playbooks" / "failback.yml"
     first = run_playbook(playbook, playbook_vars(rid, wait_timeout=0, **production), emu.env())
     assert first.returncode != 0
     assert "Timed out" in first.stdout
+    assert [op for op, _, _ in mutating(emu, mark)] == ["ReverseReplication"]
+    emu.admin.set_speed(SPEED)
 
     rerun = run_playbook(playbook, playbook_vars(rid, **production), emu.env())
 

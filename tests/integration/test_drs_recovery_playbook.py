@@ -7,6 +7,9 @@ answers (launch, verify, terminate, report file) is the drill Molecule scenario'
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from emulator.testing import ACCESS_KEY, SECRET_KEY
 from tests.module_harness import REPO, run_playbook
 
@@ -40,6 +43,15 @@ def test_survey_answers_naming_servers_two_ways_are_refused(emulator_factory):
     assert emu.calls("drs") == []
 
 
+def wait_for_calls(emu, operation, since, count, done, timeout=120):
+    """Wait until the emulator logged ``count`` DRS ``operation`` calls after call ``since``, or ``done()``."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        if len([c for c in emu.calls("drs", operation) if c["seq"] > since]) >= count:
+            return
+        time.sleep(0.05)
+
+
 def test_drill_interrupted_while_its_job_runs_is_resumed_by_the_rerun_without_a_second_launch(emulator_factory):
     # Lost answers and killed module runs are covered through the module (test_drs_recovery.py);
     # here the whole playbook gives up after the launch and the operator runs it again.
@@ -49,9 +61,17 @@ def test_drill_interrupted_while_its_job_runs_is_resumed_by_the_rerun_without_a_
     first = run_playbook(PLAYBOOK, {**answers, "wait_timeout": "0"})
     assert first.returncode != 0
     assert "Timed out" in first.stdout, first.stdout[-3000:]
-    emu.admin.set_speed(120)  # the launch job completes 10 s from now: the rerun finds it running
+    emu.advance(300)  # the launch job (10 s pending, then 1,200 s) is converting; the clock stays stopped
+    mark = emu.calls()[-1]["seq"]
 
-    rerun = run_playbook(PLAYBOOK, answers)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(run_playbook, PLAYBOOK, answers)
+        # The rerun reads the jobs, finds the launch job running and re-attaches; its next DescribeJobs is
+        # the first poll of its wait. Only then does the clock move on: the job cannot end before that look.
+        wait_for_calls(emu, "DescribeJobs", since=mark, count=2, done=running.done)
+        emu.advance(1000)  # past the launch job's end
+        emu.admin.set_speed(600)  # the termination job (70 s) completes in a few polls
+        rerun = running.result()
 
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert "0 launched now, 2 re-attached to running jobs" in rerun.stdout

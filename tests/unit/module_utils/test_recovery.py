@@ -362,7 +362,8 @@ def test_jobs_wait_while_500_servers_are_in_active_jobs(emulator_factory):
     others = [s["sourceServerID"] for s in recovery.select_source_servers(env.clients, REGION, None, {"app": "other"})]
     foreign = {env.foreign_job(batch)["jobID"] for batch in chunked(others, 90)}
 
-    result = env.launch(source_server_tags={"app": "pay"})
+    # each poll reads those 450 servers' jobs: one a minute finds the slot and the end of our job as surely
+    result = env.launch(source_server_tags={"app": "pay"}, poll_interval=60)
 
     (ours,) = result["jobs"]
     ended = max(j["end_time"] for j in env.jobs(job_ids=list(foreign)))
