@@ -21,6 +21,7 @@ import re
 from urllib.parse import parse_qsl, quote, unquote
 
 from components import openapi
+from stack_harness import contract
 
 DEFAULT_CLAIMS = {"sub": "0f1e2d3c-aaaa-bbbb-cccc-000000000001", "email": "operator@example.com"}
 _REASONS = {
@@ -54,7 +55,7 @@ class ProxyAdapter:
         """
         self.handle = handle
         self.stage = f"/{stage}"
-        self.document = document or openapi.load()
+        self.document = document or contract()
         self.claims = claims
         self.routes = set(openapi.routes(self.document))
         self.templates = sorted({path for _, path in self.routes})

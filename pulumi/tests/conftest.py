@@ -8,6 +8,16 @@ from stack_harness import BASE_CONFIG, Api, create_tracking_table, deploy, handl
 from emulator.testing import emulator, emulator_factory  # noqa: F401  (fixtures for the handler tests)
 
 
+def pytest_configure(config):
+    # pulumi_aws warns when its lambda_ package is imported (any use of aws.lambda_), whatever the
+    # program declares: about a resource type the program never uses.
+    config.addinivalue_line(
+        "filterwarnings",
+        r"ignore:aws.lambda/microvmsimage.MicrovmsImage has been deprecated"
+        r":DeprecationWarning:pulumi_aws\.lambda_\.microvms_image",
+    )
+
+
 @pytest.fixture(scope="session")
 def stack():
     """The program with a typical configuration (a created user pool, two regions)."""

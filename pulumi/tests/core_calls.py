@@ -29,6 +29,7 @@ miss one).
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,9 +41,15 @@ SERVICES = ("drs", "ssm", "ec2", "sts", "dynamodb", "service-quotas", "logs")
 CLIENT_FACTORIES = ("reader", "writer", "client")
 
 
+@functools.cache
+def _botocore_session() -> botocore.session.Session:
+    """One session for every model lookup: a session caches the models it loaded, a new one parses them again."""
+    return botocore.session.get_session()
+
+
 def operation_index(services=SERVICES) -> dict[str, dict[str, str]]:
     """``{snake_name: {service: OperationName}}`` from the botocore models."""
-    session = botocore.session.get_session()
+    session = _botocore_session()
     index: dict[str, dict[str, str]] = {}
     for service in services:
         for operation in session.get_service_model(service).operation_names:
@@ -332,5 +339,5 @@ class CodeBase:
 
 
 def _input_members(service, operation):
-    shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    shape = _botocore_session().get_service_model(service).operation_model(operation).input_shape
     return set(shape.members) if shape is not None else set()

@@ -4,6 +4,8 @@
 (no Pulumi CLI, no AWS) and returns every resource the program declared, with its
 inputs as Pulumi resolved them, plus the stack outputs. ``Api`` / ``handler_app`` put
 the REST handler behind the local API Gateway stand-in against an emulator.
+``contract()`` is ``pulumi/openapi.yaml`` as ``openapi.load()`` reads it, parsed once
+per process (so is what the program itself reads, see ``deploy``).
 
 (A module of its own, not conftest.py: several conftest.py files share the name
 ``conftest`` in one pytest run, so tests cannot import from it by name.)
@@ -11,18 +13,23 @@ the REST handler behind the local API Gateway stand-in against an emulator.
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import functools
 import json
 import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+from unittest import mock
 
 PULUMI_DIR = Path(__file__).resolve().parent.parent
 if str(PULUMI_DIR) not in sys.path:
     sys.path.insert(0, str(PULUMI_DIR))
 
 import pulumi  # noqa: E402  (after the path setup, like the program itself)
+from components import lambda_package, openapi  # noqa: E402
 
 PROJECT = "drs-orchestration"
 ACCOUNT = "123456789012"
@@ -104,12 +111,36 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise AssertionError(f"the program called an unexpected function: {args.token}")
 
 
+# The program reads openapi.yaml (PyYAML's pure-Python parser: about 0.1 s of CPU) and walks
+# the imports of the handler and the core (about 0.2 s) on every run. Those files do not
+# change while tests run, so each is read once per process and every caller gets a copy.
+_load_openapi = functools.cache(openapi.load)
+_archive_files = functools.cache(lambda_package.archive_files)
+
+
+def contract(path: Path = openapi.DOCUMENT) -> dict:
+    """``openapi.load(path)``: the published contract, a copy of its own for each caller (free to change it)."""
+    return copy.deepcopy(_load_openapi(path))
+
+
+def _archive_files_copy(*args, **kwargs) -> dict:
+    return dict(_archive_files(*args, **kwargs))
+
+
 def _config_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+@functools.cache
+def _event_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.new_event_loop()
+
+
 def deploy(config: dict | None = None, stack: str = "test") -> Deployment:
     """Run the program with ``config`` (keys without namespace) and record what it declares."""
+    # set_mocks registers the stack resource with ``asyncio.Future()``, which needs a current
+    # event loop (without one: a DeprecationWarning on Python 3.13, an error from 3.14 on).
+    asyncio.set_event_loop(_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     values = {f"{PROJECT}:{key}": _config_value(value) for key, value in (config or {}).items()}
@@ -123,7 +154,11 @@ def deploy(config: dict | None = None, stack: str = "test") -> Deployment:
         runpy.run_path(str(PULUMI_DIR / "__main__.py"), run_name="__main__")
         return pulumi.Output.all(**root.outputs).apply(deployment.outputs.update)
 
-    run()
+    with (
+        mock.patch.object(openapi, "load", contract),
+        mock.patch.object(lambda_package, "archive_files", _archive_files_copy),
+    ):
+        run()
     return deployment
 
 

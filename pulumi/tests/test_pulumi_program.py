@@ -6,7 +6,7 @@ import json
 
 import pytest
 from components import openapi, settings
-from stack_harness import ACCOUNT, BASE_CONFIG, REGION, deploy
+from stack_harness import ACCOUNT, BASE_CONFIG, REGION, contract, deploy
 
 TABLE = "aws:dynamodb/table:Table"
 REST_API = "aws:apigateway/restApi:RestApi"
@@ -98,7 +98,7 @@ def test_deletion_protection_can_be_turned_off():
 
 @pytest.mark.parametrize("deployed", ["stack", "cors_stack"])
 def test_api_routes_are_exactly_the_openapi_document(request, deployed):
-    document = openapi.load()
+    document = contract()
     assert _routes(_body(request.getfixturevalue(deployed))) == openapi.routes(document)
     assert openapi.routes(document) == sorted(
         [
@@ -115,7 +115,7 @@ def test_api_routes_are_exactly_the_openapi_document(request, deployed):
 
 def test_api_body_keeps_each_operation_its_parameters_and_status_codes(stack):
     body = _body(stack)
-    document = openapi.load()
+    document = contract()
     for method, path, operation in _operations(body):
         published = document["paths"][path][method.lower()]
         assert operation["operationId"] == published["operationId"]
@@ -148,7 +148,7 @@ def test_every_api_method_uses_the_cognito_authorizer_of_the_created_pool(reques
             continue
         assert operation["security"] == [{"cognito": []}], (method, path)
     assert len(operations) - len(preflights) == 7
-    contract_paths = sorted({path for _, path in openapi.routes(openapi.load())})
+    contract_paths = sorted({path for _, path in openapi.routes(contract())})
     assert sorted(preflights) == (contract_paths if deployed == "cors_stack" else [])
 
 
@@ -180,7 +180,7 @@ def test_api_gateways_own_errors_answer_with_the_contracts_error_body(stack):
 
     responses = _body(stack)["x-amazon-apigateway-gateway-responses"]
     assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "MISSING_AUTHENTICATION_TOKEN"}
-    schema = openapi.load()["components"]["schemas"]["Error"]
+    schema = contract()["components"]["schemas"]["Error"]
     context = {"error.messageString": '"Too Many Requests"', "error.responseType": "THROTTLED", "requestId": "r-1"}
     for name, response in responses.items():
         (template,) = response["responseTemplates"].values()
@@ -230,7 +230,7 @@ def test_lambda_may_only_be_invoked_by_this_api_stage_and_its_routes(request, de
     stack = request.getfixturevalue(deployed)
     execution_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5"
     permissions = stack.of_type(PERMISSION)
-    expected = {f"{execution_arn}/v1/{m}{openapi.source_arn_path(p)}" for m, p in openapi.routes(openapi.load())}
+    expected = {f"{execution_arn}/v1/{m}{openapi.source_arn_path(p)}" for m, p in openapi.routes(contract())}
     assert {p.inputs["sourceArn"] for p in permissions} == expected
     assert len(permissions) == len(expected)
     for permission in permissions:
@@ -325,7 +325,7 @@ def _mapped(operation):
 
 def test_each_contract_path_answers_its_preflight_with_a_mock_and_no_authorizer(cors_stack):
     body = _body(cors_stack)
-    document = openapi.load()
+    document = contract()
     preflights = _preflights(body)
     assert sorted(preflights) == sorted(document["paths"])
     assert "options" not in json.dumps(list(document["paths"].values()))  # the contract itself has no OPTIONS
@@ -398,7 +398,7 @@ def test_the_gateways_own_errors_are_readable_by_the_allowed_origins(cors_stack)
 
 
 def test_a_contract_path_that_declares_options_is_refused_when_cors_is_on():
-    document = openapi.load()
+    document = contract()
     document["paths"]["/recovery-instances"]["options"] = document["paths"]["/recovery-instances"]["get"]
     with pytest.raises(ValueError, match="/recovery-instances declares OPTIONS"):
         openapi.for_api_gateway(document, lambda_invoke_arn="arn", user_pool_arns=["pool"], cors_origins=("*",))
@@ -457,3 +457,29 @@ def test_cors_origins_are_read_as_given_once_each():
     )
     assert origins(["*"]) == origins("*") == ("*",)
     assert origins([]) == origins(None) == ()
+
+
+# --- the harness ----------------------------------------------------------------------------
+
+
+def test_the_first_deploy_of_a_process_needs_no_event_loop_set_beforehand():
+    """As in each pytest-xdist worker: no root stack yet, no current event loop (an error from Python 3.14 on)."""
+    import asyncio
+    import warnings
+
+    from pulumi.runtime import settings as runtime_settings
+
+    runtime_settings.ROOT.set(None)
+    asyncio.set_event_loop(None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "There is no current event loop", DeprecationWarning)
+        stack = deploy(BASE_CONFIG)
+    assert stack.outputs["tableName"] == "drs-orchestration-agent-installations-test"
+
+
+def test_the_contract_read_once_is_the_file_and_each_caller_gets_a_copy_of_its_own():
+    """``contract()`` (and the program under ``deploy``) reuse one parse of openapi.yaml: changes must not leak."""
+    assert contract() == openapi.load()
+    changed = contract()
+    changed["paths"].clear()
+    assert contract() == openapi.load()
