@@ -64,10 +64,12 @@ def replication_status(record):
                 "rescannedStorageBytes": disk.get("rescanned_bytes") or 0,
                 "backloggedStorageBytes": disk.get("backlogged_bytes") or 0,
                 "progressPercent": disk.get("percent") or 0.0,
+                "rescanPercent": disk.get("rescan_percent"),
             }
             for disk in record.get("disks") or ()
         ],
         "overallProgress": record.get("progress_percent") or 0.0,
+        "rescanProgress": record.get("rescan_percent"),
         "stagingArea": {
             "status": staging.get("status"),
             "stagingAccountId": staging.get("staging_account_id"),

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
 from api import routes
-from stack_harness import TABLE_NAME
+from stack_harness import TABLE_NAME, contract
 
 from ansible_collections.drs.orchestration.plugins.module_utils import agent_install, errors
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
@@ -313,8 +311,7 @@ def test_bad_install_requests_are_400_and_send_nothing(api_factory, body, fragme
 
 
 def _tags_schema():
-    contract = yaml.safe_load((Path(__file__).parents[1] / "openapi.yaml").read_text())
-    return contract["components"]["schemas"]["InstallRequest"]["properties"]["tags"]
+    return contract()["components"]["schemas"]["InstallRequest"]["properties"]["tags"]
 
 
 # (tags, whether the handler accepts them): the contract's tags schema must say the same.
@@ -435,6 +432,23 @@ def test_replication_status_shapes_one_server_like_the_brief(api_factory):
     assert body["error"] is None
     (call,) = sent(api, "drs", "DescribeSourceServers")
     assert call["params"]["filters"] == {"sourceServerIDs": [server_id]}
+
+
+def test_replication_status_of_a_rescanning_server_reports_how_far_the_rescan_has_come(api_factory):
+    fleet = {
+        **SERVERS_FLEET,
+        "source_servers": [*SERVERS_FLEET["source_servers"], {"hostname": "db-04", "state": "RESCAN"}],
+    }
+    api = api_factory(fleet)
+    ids = servers(api)
+    rescanning = api.get(f"/servers/{ids['db-04']}/replication-status").json
+    continuous = api.get(f"/servers/{ids['db-01.corp.example.com']}/replication-status").json
+    # The emulator's RESCAN server of the fleet has half of each disk rescanned, its initial sync long done.
+    assert (rescanning["dataReplicationState"], rescanning["overallProgress"]) == ("RESCAN", 100.0)
+    assert rescanning["rescanProgress"] == 50.0
+    assert [d["rescanPercent"] for d in rescanning["replicatedDisks"]] == [50.0]
+    assert continuous["rescanProgress"] is None
+    assert [d["rescanPercent"] for d in continuous["replicatedDisks"]] == [None]
 
 
 def test_replication_status_of_a_server_in_another_region_needs_that_region(api_factory):
@@ -703,16 +717,16 @@ def test_handler_invoked_without_api_gateway_routing_answers_404_and_405(api_fac
 
 
 def test_list_limits_of_the_handler_are_the_contracts():
-    contract = yaml.safe_load((Path(__file__).parents[1] / "openapi.yaml").read_text())
+    document = contract()
     limits = {
         p["name"]: p["schema"].get("maxItems")
-        for item in contract["paths"].values()
+        for item in document["paths"].values()
         for operation in item.values()
         if isinstance(operation, dict)
         for p in operation.get("parameters", [])
         if isinstance(p, dict) and "schema" in p
     }
-    for ref in contract["components"].get("parameters", {}).values():
+    for ref in document["components"].get("parameters", {}).values():
         limits[ref["name"]] = ref["schema"].get("maxItems")
     assert limits["regions"] == routes.MAX_REGIONS
     assert limits["sourceServerIds"] == limits["recoveryInstanceIds"] == routes.MAX_IDS
