@@ -15,8 +15,8 @@ description:
   - Renders a self-contained HTML dashboard (inline CSS and SVG; no scripts, fonts or CDNs, so it works offline)
     from the result of M(drs.orchestration.drs_replication_info) - summary cards (total, ready, syncing, needs
     attention), the state distribution and servers by region as SVG charts, a per-server table with state badge,
-    progress bar (of the rescan for a server in V(RESCAN)), lag and ETA, the initiation-step timeline of servers still initiating, the attention list and
-    recent jobs - and writes JSON and CSV artifacts of the same data.
+    progress bar (of the rescan for a server in V(RESCAN)), lag and ETA, the initiation-step timeline of servers
+    still initiating, the attention list and recent jobs - and writes JSON and CSV artifacts of the same data.
   - With O(recovery_var) or O(recovery), the dashboard also gets a "Recovery instances and failback" section built
     from M(drs.orchestration.drs_recovery_instance_info) records - summary cards (recovery instances, drills, ready
     for failback, in error, action pending) and per instance its ID and region, source server and hostname, origin
