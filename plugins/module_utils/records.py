@@ -156,9 +156,10 @@ def rescan_progress(disks, state):
     machine was stopped and started again, a disconnect). The botocore model documents
     ``rescannedStorageBytes`` only as "The amount of data to be rescanned in bytes"; we
     read it, like ``replicatedStorageBytes`` ("replicated so far"), as the bytes of the
-    disk rescanned so far, out of ``totalStorageBytes``. That reading is an assumption
-    (the name is past tense; the AWS guides do not say), as is that the member is
-    meaningful only while the server is in RESCAN.
+    disk rescanned so far, out of ``totalStorageBytes``, as the name and the same member
+    in the Application Migration Service model (``mgn``, the same replication engine:
+    "amount of data rescanned in bytes") suggest. The AWS guides do not say, so that
+    reading is an assumption, as is that the member is meaningful only in RESCAN.
 
     Disk records come from :func:`disk` with ``rescanning=True``. None when the server
     is not in RESCAN, or no disk reports both a size and a rescanned byte count; a disk
