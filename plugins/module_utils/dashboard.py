@@ -23,7 +23,14 @@ import math
 
 from .errors import InputError
 from .records import as_dict
-from .replication import DATA_REPLICATION_STATES, SYNCING_STATES, UNKNOWN_STATE, human_duration, state_label
+from .replication import (
+    DATA_REPLICATION_STATES,
+    SYNCING_STATES,
+    UNKNOWN_STATE,
+    human_duration,
+    shown_progress,
+    state_label,
+)
 
 # Badge tone and chart colour per state; states newer than the model get the "other" grey.
 STATE_TONES = {
@@ -168,7 +175,7 @@ def server_row(server, attention):
     eta = server.get("eta") or {}
     error = server.get("error") or {}
     lifecycle = server.get("lifecycle") or {}
-    progress, progress_text = _server_progress(server, state)
+    progress, progress_text = _server_progress(server)
     return {
         "id": server.get("source_server_id") or "—",
         "hostname": server.get("hostname") or server.get("fqdn") or "—",
@@ -192,21 +199,15 @@ def server_row(server, attention):
     }
 
 
-def _server_progress(server, state):
-    """The progress bar's value and its label: the initial sync, or the rescan of a server in RESCAN.
-
-    A server in RESCAN finished its initial sync long ago (100%); what an operator waits
-    for is the rescan, so the bar shows ``rescan_percent`` ("Rescan 40.0%"), and stays
-    empty ("Rescan, progress not reported") while DRS reports none.
+def _server_progress(server):
+    """The progress bar's value and its label: the initial sync, or the rescan of a server in RESCAN
+    (``shown_progress``): "Rescan 40.0%", an empty bar "Rescan, progress not reported" while DRS reports none.
     """
-    if state == "RESCAN":
-        rescan = server.get("rescan_percent")
-        if rescan is None:
-            return 0.0, "Rescan, progress not reported"
-        rescan = _bounded_percent(rescan)
-        return rescan, f"Rescan {rescan}%"
-    progress = _bounded_percent(server.get("progress_percent"))
-    return progress, f"{progress}%"
+    rescanning, figure = shown_progress(server)
+    if rescanning and figure is None:
+        return 0.0, "Rescan, progress not reported"
+    progress = _bounded_percent(figure)
+    return progress, f"Rescan {progress}%" if rescanning else f"{progress}%"
 
 
 def initiating_view(server):

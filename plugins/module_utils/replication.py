@@ -139,20 +139,27 @@ def state_label(state):
     return label(state, STATE_LABELS, "Unknown")
 
 
-def progress_text(record):
-    """Where a server is on its way, for messages: ``step X``, ``rescan 40.0%`` or ``42.5%``.
+def shown_progress(record):
+    """``(rescanning, percent)``: the figure a server's progress is shown by.
 
     A server in RESCAN has finished its initial sync long ago (``progress_percent`` 100):
-    what it is waiting for is the rescan, so that is the figure shown (``rescan`` alone
-    while DRS reports no rescan progress).
+    what it is waiting for is the rescan, so its figure is ``rescan_percent`` (None while
+    DRS reports no rescan progress); any other server's is ``progress_percent``.
     """
+    if record.get("data_replication_state") == "RESCAN":
+        return True, record.get("rescan_percent")
+    return False, record.get("progress_percent")
+
+
+def progress_text(record):
+    """Where a server is on its way, for messages: ``step X``, ``rescan 40.0%`` (``rescan``) or ``42.5%``."""
     step = (record.get("initiation") or {}).get("current_step")
     if step:
         return f"step {step}"
-    if record.get("data_replication_state") == "RESCAN":
-        rescan = record.get("rescan_percent")
-        return "rescan" if rescan is None else f"rescan {rescan}%"
-    return f"{record.get('progress_percent')}%"
+    rescanning, figure = shown_progress(record)
+    if rescanning:
+        return "rescan" if figure is None else f"rescan {figure}%"
+    return f"{figure}%"
 
 
 # --- One source server ---------------------------------------------------------------
