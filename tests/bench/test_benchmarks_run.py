@@ -3,9 +3,8 @@
 They are not part of ``make test`` at full size (the baselines alone take minutes),
 and a benchmark nobody runs breaks silently when the emulator learns more of AWS (the
 naive agent install stopped working when GetCommandInvocation started to require
-PluginName for a multi-step document). This runs three of them quickly and checks
-that both approaches did the same work and the figures they print add up
-(bench_replication_info costs more CPU than make test's five minutes allow). The
+PluginName for a multi-step document). This runs each of them quickly and checks
+that both approaches did the same work and the figures they print add up. The
 targets (ratios, the 2 s and 50 ms limits) are sized for the full fleets: they are
 checked by running the benchmarks as bench/README.md says, and quoted from those runs.
 """
@@ -72,3 +71,20 @@ def test_api_summary_benchmark_answers_from_one_sweep_and_counts_every_server():
     assert ready > syncing + attention, out  # the fleet's state mix is 85 % CONTINUOUS
     assert body > 100, out
     assert f"PASS: {api_seconds:.3f} s against the 2 s dashboard target" in out
+
+
+def test_replication_info_benchmark_sweeps_once_and_renders_the_dashboard_through_ansible():
+    servers = 60
+    done = run_bench("bench_replication_info.py", "--sizes", str(servers), "--latency-ms", "0", "--render-runs", "1")
+    out = done.stdout
+    row = re.search(rf"^\s+{servers}\s+(\d+)\s+[\d.]+\s+(\d+)\s+[\d.]+\s+(\d+)\s+[\d.]+$", out, re.M)
+    assert row, out
+    # One page holds them all; the brief's way asks once per server.
+    assert (int(row[1]), int(row[2]), int(row[3])) == (1, servers, servers), out
+    assert f"[ok] calls at {servers} <= ceil(N/page)+1 = 2" in out
+    rendered = re.search(
+        r"^dashboard of (\d+) servers through ansible-playbook, run 1: report task ([\d.]+) s", out, re.M
+    )
+    assert rendered, out + done.stderr[-3000:]
+    assert int(rendered[1]) == servers
+    assert "[ok] dashboard rendering < 2 s (median of 1 runs)" in out
