@@ -124,6 +124,7 @@ class Command:
     next_pump: datetime | None = None
     pumping: bool = False
     resolving: bool = False  # sent with tag Targets, its invocations not listed yet
+    started: datetime | None = None  # its invocations were listed: the rate control's waves count from here
 
     @property
     def concurrency_limit(self) -> int:
@@ -232,6 +233,7 @@ class SsmBackend(Backend):
     def _start(self, command: Command, records: list[dict]) -> None:
         """The command's invocations are listed (at once, or once its tag Targets are resolved) and sent."""
         command.resolving = False
+        command.started = self.now()
         if command.cancel_requested:
             return  # cancelled before it reached any instance
         for record in records:
@@ -389,11 +391,12 @@ class SsmBackend(Backend):
     def _window(self, command: Command) -> tuple[int, datetime]:
         """How many targets may have been sent by now: 1, then 2 more, 4 more ... one wave per delivery time."""
         delivery = self.timing["ssm_delivery_seconds"]
+        started = command.started or command.requested
         if delivery <= 0:
-            return len(command.invocations), command.requested
-        wave = int((self.now() - command.requested).total_seconds() // delivery)
+            return len(command.invocations), started
+        wave = int((self.now() - started).total_seconds() // delivery)
         window = 2 ** min(wave + 1, 30) - 1
-        return window, command.requested + timedelta(seconds=delivery * (wave + 1))
+        return window, started + timedelta(seconds=delivery * (wave + 1))
 
     def _pump_at(self, command: Command, at: datetime) -> None:
         if command.next_pump != at:

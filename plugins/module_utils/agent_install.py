@@ -740,7 +740,7 @@ class _Run:
             for c in history
             if _command_region(c) == request.target_region and _command_account(c) == request.account_id
         ]
-        listed = {}  # CommandId -> its invocations, read once for commands sent with Targets
+        listed = self._list_by_tag(mine)
         latest = {}
         for command in sorted(mine, key=lambda c: parse_datetime(c.get("RequestedDateTime")) or 0):
             for instance_id in self._command_instances(command, listed):
@@ -778,52 +778,61 @@ class _Run:
 
     def _command_instances(self, command, listed):
         """The instances a command runs on: its InstanceIds or, sent with Targets (tags, by someone
-        else), the instances SSM resolved them to, from its invocations (ListCommandInvocations,
-        kept in ``listed`` for its outcome; ``command`` is brought up to date when it had to be
-        waited for).
+        else), the instances SSM resolved them to, from its invocations (``listed``, see ``_list_by_tag``).
         """
         if command.get("InstanceIds") or not command.get("Targets"):
             return command.get("InstanceIds") or ()
-        raw = self._resolved_targets(command)
-        listed[command["CommandId"]] = raw
-        return [i.get("InstanceId") for i in raw]
+        return [i.get("InstanceId") for i in listed[command["CommandId"]]]
 
-    def _resolved_targets(self, command):
-        """The invocations of a command sent with Targets, once it lists every instance it will reach.
+    def _list_by_tag(self, commands):
+        """``{CommandId: invocations}`` of the commands sent with Targets, once each lists every instance it reaches.
 
-        Until SSM has resolved the tags, the command lists fewer instances than it will run on
-        (``targets_unresolved``), and one it will reach could be sent the install again by this
-        run: wait for it, at most TARGETS_RESOLUTION_SECONDS (read-only, so in check mode too).
+        Such a command names no InstanceIds: its instances are known from its invocations
+        (one ListCommandInvocations each, kept for its outcome). Until SSM has resolved its
+        tags, a running one lists fewer instances than it will run on (``targets_unresolved``)
+        and one it will reach could be sent the install again by this run; those are polled
+        together (ListCommands for the counts, then the invocations), for at most
+        TARGETS_RESOLUTION_SECONDS in all; read-only, so in check mode too. The command
+        records are brought up to date in place.
         """
-        polls = []
+        by_tag = {c["CommandId"]: c for c in commands if c.get("Targets") and not c.get("InstanceIds")}
+        listed = {}
+        waiting = set(by_tag)
 
         def poll():
-            current = command
-            if polls:
-                current = get_command(self.ssm, command["CommandId"], clock=self.service_clock) or command
-            polls.append(current)
-            return current, list_invocations(self.ssm, current["CommandId"], details=_details_needed(current))
+            for command_id in sorted(waiting):
+                command = by_tag[command_id]
+                if command_id in listed:  # looked at before: its counts may have changed since
+                    fresh = get_command(self.ssm, command_id, clock=self.service_clock)
+                    if fresh is None:  # SSM no longer lists it: nothing more to learn
+                        waiting.discard(command_id)
+                        continue
+                    command.update(fresh)
+                listed[command_id] = list_invocations(self.ssm, command_id, details=_details_needed(command))
+                if not targets_unresolved(command, listed[command_id]):
+                    waiting.discard(command_id)
+            return sorted(waiting)
 
         try:
-            current, raw = wait_for(
+            wait_for(
                 poll,
-                lambda snapshot: not targets_unresolved(*snapshot),
+                lambda unresolved: not unresolved,
                 timeout=TARGETS_RESOLUTION_SECONDS,
                 interval=min(self.request.poll_interval, TARGETS_POLL_SECONDS),
-                what="SSM to resolve the targets of an earlier install",
+                what="SSM to resolve the targets of earlier installs",
                 clock=self.clock,
                 sleep=self.sleep,
             )
         except WaitTimeout as exc:
-            current, raw = exc.details["last"]
-            self.warnings.append(
-                f"SSM command {command['CommandId']} (sent with Targets {command['Targets']}) still lists only "
-                f"{len(raw)} of its targets after {TARGETS_RESOLUTION_SECONDS}s. An instance it will reach but "
-                "does not list yet may be sent the install again by this run; to avoid that, run again once it "
-                "lists them all."
-            )
-        command.update(current)
-        return raw
+            for command_id in exc.details["last"]:
+                command = by_tag[command_id]
+                self.warnings.append(
+                    f"SSM command {command_id} (sent with Targets {command['Targets']}) still lists only "
+                    f"{len(listed[command_id])} of its targets after {TARGETS_RESOLUTION_SECONDS}s. An instance it "
+                    "will reach but does not list yet may be sent the install again by this run; to avoid that, run "
+                    "again once it lists them all."
+                )
+        return listed
 
     def _remember_finished(self, command, invocations):
         """Keep a finished command's outcome for its tracking record (written when not in check mode).

@@ -17,8 +17,8 @@ description:
     then reports C(changed=false). An install already running for the same instance and target region is
     re-attached, not sent again, so re-running after an interruption never installs twice; that includes
     installs sent by others with C(Targets) (tags), whose instances are read from their invocations once SSM
-    has resolved the tags (a run that finds one still resolving waits up to 60 seconds for it, in check mode
-    too, then warns that it may install twice). An install that
+    has resolved the tags (a run that finds some still resolving waits up to 60 seconds in all for them, in
+    check mode too, then warns that it may install twice). An install that
     failed in the last 24 hours is reported and not retried unless O(retry_failed); each instance's own
     result is read (an SSM command can end C(Success) while some of its instances were C(AccessDenied),
     C(Undeliverable) or C(InvalidPlatform)).

@@ -274,6 +274,21 @@ def test_a_command_sent_by_tag_lists_its_targets_once_they_are_resolved(make):
     assert command_status(ssm, cid) == ("Success", "Success")
 
 
+def test_a_command_sent_by_tag_sends_its_waves_from_when_its_targets_are_resolved(emulator_factory):
+    slow_tags = {**TIMING, "ssm_target_resolution_seconds": 12}  # longer than two delivery waves
+    emu = emulator_factory({**fleet(*[{"tags": {"app": "shop"}}] * 7), "timing": slow_tags})
+    ssm = emu.client("ssm")
+    cid = send_by_tag(ssm)
+
+    def sent():
+        return sum(1 for status, _ in statuses(ssm, cid).values() if status != "Pending")
+
+    emu.advance(12 + 5)
+    assert sent() == 1  # the first target, not three waves' worth at once
+    emu.advance(5)
+    assert sent() == 3
+
+
 def test_a_command_sent_by_instance_ids_in_targets_lists_them_at_once(make):
     emu, ssm = make({}, {})
     a, b = ids(2)
