@@ -22,13 +22,12 @@ import json
 import math
 
 from .errors import InputError
-from .records import as_dict
+from .records import as_dict, shown_progress
 from .replication import (
     DATA_REPLICATION_STATES,
     SYNCING_STATES,
     UNKNOWN_STATE,
     human_duration,
-    shown_progress,
     state_label,
 )
 
@@ -175,7 +174,7 @@ def server_row(server, attention):
     eta = server.get("eta") or {}
     error = server.get("error") or {}
     lifecycle = server.get("lifecycle") or {}
-    progress, progress_text = _server_progress(server)
+    progress, progress_text = _server_progress(server, server.get("data_replication_state"))
     return {
         "id": server.get("source_server_id") or "—",
         "hostname": server.get("hostname") or server.get("fqdn") or "—",
@@ -199,11 +198,11 @@ def server_row(server, attention):
     }
 
 
-def _server_progress(server):
+def _server_progress(server, state):
     """The progress bar's value and its label: the initial sync, or the rescan of a server in RESCAN
     (``shown_progress``): "Rescan 40.0%", an empty bar "Rescan, progress not reported" while DRS reports none.
     """
-    rescanning, figure = shown_progress(server)
+    rescanning, figure = shown_progress(state, server.get("progress_percent"), server.get("rescan_percent"))
     if rescanning and figure is None:
         return 0.0, "Rescan, progress not reported"
     progress = _bounded_percent(figure)
@@ -426,8 +425,11 @@ def reverse_progress(record):
         server = as_dict(record.get("reversed_direction_source_server"))
         if not (server.get("belongs_to_this_instance") and server.get("replicating_this_instance")):
             return None
+        _rescanning, figure = shown_progress(
+            server.get("data_replication_state"), server.get("progress_percent"), server.get("rescan_percent")
+        )
         return {
-            "percent": _bounded_percent(server.get("progress_percent")),
+            "percent": _bounded_percent(figure),
             "label": server.get("state_label") or UNKNOWN_STATUS,
             "bytes": "",
         }
@@ -437,8 +439,9 @@ def reverse_progress(record):
     if failback_state not in FAILBACK_SYNCING_STATES and (state is None or state in REPLICATION_NOT_STARTED):
         return None
     total = replication.get("total_bytes") or 0
+    _rescanning, figure = shown_progress(state, replication.get("progress_percent"), replication.get("rescan_percent"))
     return {
-        "percent": _bounded_percent(replication.get("progress_percent")),
+        "percent": _bounded_percent(figure),
         "label": replication.get("label") or UNKNOWN_STATUS,
         "bytes": f"{human_bytes(replication.get('replicated_bytes') or 0)} of {human_bytes(total)}" if total else "",
     }

@@ -579,6 +579,7 @@ def _view_summary(view):
         "state_label",
         "replication_direction",
         "progress_percent",
+        "rescan_percent",
         "lag_seconds",
         "error",
         "replicating_this_instance",

@@ -104,7 +104,7 @@ def label(code, labels, unknown):
 # --- Replicated disks --------------------------------------------------------------------
 
 
-def disk(raw, rescanning=False):
+def disk(raw, rescanning):
     """One ``replicatedDisks`` item: device, byte counts and the disk's own progress.
 
     ``rescanning``: the server is in RESCAN. Only then does the disk get a
@@ -147,6 +147,18 @@ def disk_progress(disks, state):
     if total > 0:
         return total, replicated, backlogged, percent(replicated, total)
     return total, replicated, backlogged, 100.0 if state == "CONTINUOUS" else 0.0
+
+
+def shown_progress(state, progress, rescan):
+    """``(rescanning, percent)``: the figure a replication's progress is shown by.
+
+    In RESCAN the initial sync finished long ago (``progress`` 100): what it waits for is
+    the rescan, so its figure is ``rescan`` (None while DRS reports no rescan progress);
+    in any other state it is ``progress``, the initial sync by bytes.
+    """
+    if state == "RESCAN":
+        return True, rescan
+    return False, progress
 
 
 def rescan_progress(disks, state):

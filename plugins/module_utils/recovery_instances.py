@@ -48,6 +48,7 @@ from .records import (
     label,
     replication_error,
     rescan_progress,
+    shown_progress,
 )
 from .timeutil import duration_or_since, format_duration, parse_datetime, service_now
 from .validation import check_ids, check_regions
@@ -268,6 +269,7 @@ def reversed_server_view(
         "replication_direction": None,
         "instance_id": None,
         "progress_percent": None,
+        "rescan_percent": None,
         "lag_seconds": None,
         "error": None,
         "recovery_instance_id": None,
@@ -288,6 +290,7 @@ def reversed_server_view(
         replication_direction=server.get("replication_direction"),
         instance_id=hint,
         progress_percent=server.get("progress_percent"),
+        rescan_percent=server.get("rescan_percent"),
         lag_seconds=as_dict(server.get("lag")).get("seconds"),
         error=server.get("error"),
         recovery_instance_id=server.get("recovery_instance_id"),
@@ -508,9 +511,16 @@ def reverse_replication_status(record):
     return "Ready" if state == "CONTINUOUS" else "Synchronizing"
 
 
-def _progress_text(state, percent, step=None):
-    where = f"step {step}" if step else (f"{percent}%" if percent is not None else "")
+def _progress_text(state, percent, step=None, rescan=None):
+    """``STATE step X`` / ``STATE 42.5%`` (in RESCAN, the rescan's percent: ``shown_progress``) / ``STATE``."""
+    _rescanning, figure = shown_progress(state, percent, rescan)
+    where = f"step {step}" if step else (f"{figure}%" if figure is not None else "")
     return f"{state or 'state unknown'}{' ' + where if where else ''}"
+
+
+def _view_progress(view):
+    """Where a reversed-direction source server's replication stands (``_progress_text``)."""
+    return _progress_text(view["data_replication_state"], view["progress_percent"], rescan=view["rescan_percent"])
 
 
 def pending_action(record):
@@ -575,7 +585,7 @@ def _pending_aws(record):
         return f"Fix reversed replication of {view['source_server_id']} in {where} ({problem})."
     if state == "CONTINUOUS":
         return f"Launch for failback in {where} (source server {view['source_server_id']})."
-    return f"Wait for reversed replication to {where} ({_progress_text(state, view['progress_percent'])})."
+    return f"Wait for reversed replication to {where} ({_view_progress(view)})."
 
 
 def _pending_failback_instance(record):
@@ -590,9 +600,7 @@ def _pending_failback_instance(record):
         return f"Fix re-protection replication of {view['source_server_id']} in {view['region']} ({problem})."
     if state == "CONTINUOUS":
         return None
-    return (
-        f"Wait for re-protection replication to {view['region']} ({_progress_text(state, view['progress_percent'])})."
-    )
+    return f"Wait for re-protection replication to {view['region']} ({_view_progress(view)})."
 
 
 def _trouble_text(view):
@@ -618,7 +626,9 @@ def _pending_on_premises(record):
         if replication["state"] in TROUBLE_REPLICATION_STATES:
             return f"Fix failback replication ({replication['state']}): check the Failback Client's network."
         step = replication["initiation"]["current_step"]
-        where = _progress_text(replication["state"], replication["progress_percent"], step)
+        where = _progress_text(
+            replication["state"], replication["progress_percent"], step, replication["rescan_percent"]
+        )
         return f"Wait for failback replication ({where})."
     return "Boot the Failback Client on the failback target and pair it with this recovery instance."
 

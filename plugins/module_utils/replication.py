@@ -42,6 +42,7 @@ from .records import (
     percent,
     replication_error,
     rescan_progress,
+    shown_progress,
     utc_text,
 )
 from .timeutil import format_duration, isoformat, parse_duration, seconds_since, service_now
@@ -139,24 +140,14 @@ def state_label(state):
     return label(state, STATE_LABELS, "Unknown")
 
 
-def shown_progress(record):
-    """``(rescanning, percent)``: the figure a server's progress is shown by.
-
-    A server in RESCAN has finished its initial sync long ago (``progress_percent`` 100):
-    what it is waiting for is the rescan, so its figure is ``rescan_percent`` (None while
-    DRS reports no rescan progress); any other server's is ``progress_percent``.
-    """
-    if record.get("data_replication_state") == "RESCAN":
-        return True, record.get("rescan_percent")
-    return False, record.get("progress_percent")
-
-
 def progress_text(record):
     """Where a server is on its way, for messages: ``step X``, ``rescan 40.0%`` (``rescan``) or ``42.5%``."""
     step = (record.get("initiation") or {}).get("current_step")
     if step:
         return f"step {step}"
-    rescanning, figure = shown_progress(record)
+    rescanning, figure = shown_progress(
+        record.get("data_replication_state"), record.get("progress_percent"), record.get("rescan_percent")
+    )
     if rescanning:
         return "rescan" if figure is None else f"rescan {figure}%"
     return f"{figure}%"

@@ -309,8 +309,8 @@ recovery_instances:
       description: >-
         Origin AWS - C(arn), C(region), C(account_id), C(source_server_id), C(found), C(missing) (read in its
         Region, same account, not there - deleted), C(data_replication_state), C(state_label),
-        C(replication_direction), C(progress_percent), C(lag_seconds), C(error), C(replicating_this_instance); null
-        before reverse replication.
+        C(replication_direction), C(progress_percent), C(rescan_percent) (in V(RESCAN) only), C(lag_seconds),
+        C(error), C(replicating_this_instance); null before reverse replication.
       type: dict
     failback_instance:
       description: >-

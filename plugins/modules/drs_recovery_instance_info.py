@@ -203,7 +203,8 @@ recovery_instances:
     reversed_direction_source_server:
       description:
         - For origin AWS after reverse replication - C(arn), C(region), C(account_id), C(source_server_id) (from
-          the ARN), C(found), C(data_replication_state), C(state_label), C(progress_percent), C(lag_seconds),
+          the ARN), C(found), C(data_replication_state), C(state_label), C(progress_percent), C(rescan_percent)
+          (in V(RESCAN) only), C(lag_seconds),
           C(error), C(recovery_instance_id) (failback instance launched from it), C(last_launch),
           C(belongs_to_this_instance), C(replicating_this_instance), C(region_read), C(missing). Null when there is
           none.

@@ -6,7 +6,9 @@ naive agent install stopped working when GetCommandInvocation started to require
 PluginName for a multi-step document). This runs each of them quickly and checks
 that both approaches did the same work and the figures they print add up. The
 targets (ratios, the 2 s and 50 ms limits) are sized for the full fleets: they are
-checked by running the benchmarks as bench/README.md says, and quoted from those runs.
+checked by running the benchmarks as bench/README.md says, and quoted from those runs;
+here a time limit is asserted only where the small run meets it many times over (the
+100-server summary and the 60-server dashboard take a tenth of their 2 s).
 """
 
 from __future__ import annotations

@@ -46,9 +46,11 @@ def test_survey_answers_naming_servers_two_ways_are_refused(emulator_factory):
 def wait_for_calls(emu, operation, since, count, done, timeout=120):
     """Wait until the emulator logged ``count`` DRS ``operation`` calls after call ``since``, or ``done()``."""
     deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        if len([c for c in emu.calls("drs", operation) if c["seq"] > since]) >= count:
+    while not done():
+        seen = [c for c in emu.calls("drs", operation) if c["seq"] > since]
+        if len(seen) >= count:
             return
+        assert time.monotonic() < deadline, f"{len(seen)} {operation} call(s) after {timeout}s, waited for {count}"
         time.sleep(0.05)
 
 

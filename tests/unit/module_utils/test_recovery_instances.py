@@ -13,6 +13,7 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from ansible_collections.drs.orchestration.plugins.module_utils import dashboard
 from ansible_collections.drs.orchestration.plugins.module_utils import recovery_instances as ri
 from ansible_collections.drs.orchestration.plugins.module_utils.aws import Clients
 from ansible_collections.drs.orchestration.plugins.module_utils.errors import InputError
@@ -334,6 +335,30 @@ def test_aws_origin_status_follows_the_reversed_direction_server_not_the_failbac
     ready = aws_record(reversed_server("CONTINUOUS"))
     assert ready["reverse_replication_status"] == "Ready"
     assert ready["pending_action"] == f"Launch for failback in {ORIGIN_REGION} (source server {sid(2)})."
+
+
+def test_a_rescanning_reversed_server_shows_the_rescan_not_the_finished_sync():
+    disks = [{"deviceName": "/dev/xvda", "totalStorageBytes": 100, "replicatedStorageBytes": 100}]
+    item = reversed_server("RESCAN")
+    item["dataReplicationInfo"]["replicatedDisks"] = [{**disks[0], "rescannedStorageBytes": 40}]
+    record = aws_record(item)
+    view = record["reversed_direction_source_server"]
+    assert (view["progress_percent"], view["rescan_percent"]) == (100.0, 40.0)
+    assert record["pending_action"] == f"Wait for reversed replication to {ORIGIN_REGION} (RESCAN 40.0%)."
+    assert dashboard.reverse_progress(record)["percent"] == 40.0
+
+
+def test_an_on_premises_failback_replication_in_rescan_shows_the_rescan():
+    replication = {
+        "dataReplicationState": "RESCAN",
+        "replicatedDisks": [{"totalStorageBytes": 1000, "replicatedStorageBytes": 1000, "rescannedStorageBytes": 370}],
+    }
+    item = recovery_instance(
+        1, origin="ON_PREMISES", failback={"state": "FAILBACK_IN_PROGRESS"}, replication=replication
+    )
+    record = ri.normalize_recovery_instance(item, RECOVERY_REGION, NOW)
+    assert record["pending_action"] == "Wait for failback replication (RESCAN 37.0%)."
+    assert dashboard.reverse_progress(record)["percent"] == 37.0
 
 
 def test_stalled_reversed_replication_is_an_error_with_its_code():
