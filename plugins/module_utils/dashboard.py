@@ -174,7 +174,7 @@ def server_row(server, attention):
     eta = server.get("eta") or {}
     error = server.get("error") or {}
     lifecycle = server.get("lifecycle") or {}
-    progress, progress_text = _server_progress(server, server.get("data_replication_state"))
+    progress, progress_text = _server_progress(server, state)
     return {
         "id": server.get("source_server_id") or "—",
         "hostname": server.get("hostname") or server.get("fqdn") or "—",

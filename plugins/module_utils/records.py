@@ -161,6 +161,14 @@ def shown_progress(state, progress, rescan):
     return False, progress
 
 
+def progress_text(state, percent, step=None, rescan=None):
+    """Where a replication stands, for messages: ``STATE step X``, ``STATE 42.5%`` (in RESCAN the
+    rescan's percent, :func:`shown_progress`) or ``STATE`` alone when no figure is known."""
+    _rescanning, figure = shown_progress(state, percent, rescan)
+    where = f"step {step}" if step else (f"{figure}%" if figure is not None else "")
+    return f"{state or 'state unknown'}{' ' + where if where else ''}"
+
+
 def rescan_progress(disks, state):
     """How far the rescan of a server in RESCAN has come, in percent weighted by bytes; None when unknown.
 

@@ -46,9 +46,9 @@ from .records import (
     initiation,
     iso_text,
     label,
+    progress_text,
     replication_error,
     rescan_progress,
-    shown_progress,
 )
 from .timeutil import duration_or_since, format_duration, parse_datetime, service_now
 from .validation import check_ids, check_regions
@@ -511,16 +511,9 @@ def reverse_replication_status(record):
     return "Ready" if state == "CONTINUOUS" else "Synchronizing"
 
 
-def _progress_text(state, percent, step=None, rescan=None):
-    """``STATE step X`` / ``STATE 42.5%`` (in RESCAN, the rescan's percent: ``shown_progress``) / ``STATE``."""
-    _rescanning, figure = shown_progress(state, percent, rescan)
-    where = f"step {step}" if step else (f"{figure}%" if figure is not None else "")
-    return f"{state or 'state unknown'}{' ' + where if where else ''}"
-
-
 def _view_progress(view):
-    """Where a reversed-direction source server's replication stands (``_progress_text``)."""
-    return _progress_text(view["data_replication_state"], view["progress_percent"], rescan=view["rescan_percent"])
+    """Where a reversed-direction source server's replication stands (``progress_text``)."""
+    return progress_text(view["data_replication_state"], view["progress_percent"], rescan=view["rescan_percent"])
 
 
 def pending_action(record):
@@ -626,7 +619,7 @@ def _pending_on_premises(record):
         if replication["state"] in TROUBLE_REPLICATION_STATES:
             return f"Fix failback replication ({replication['state']}): check the Failback Client's network."
         step = replication["initiation"]["current_step"]
-        where = _progress_text(
+        where = progress_text(
             replication["state"], replication["progress_percent"], step, replication["rescan_percent"]
         )
         return f"Wait for failback replication ({where})."

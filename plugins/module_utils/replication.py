@@ -40,9 +40,9 @@ from .records import (
     iso_text,
     label,
     percent,
+    progress_text,
     replication_error,
     rescan_progress,
-    shown_progress,
     utc_text,
 )
 from .timeutil import format_duration, isoformat, parse_duration, seconds_since, service_now
@@ -138,19 +138,6 @@ def human_duration(seconds):
 
 def state_label(state):
     return label(state, STATE_LABELS, "Unknown")
-
-
-def progress_text(record):
-    """Where a server is on its way, for messages: ``step X``, ``rescan 40.0%`` (``rescan``) or ``42.5%``."""
-    step = (record.get("initiation") or {}).get("current_step")
-    if step:
-        return f"step {step}"
-    rescanning, figure = shown_progress(
-        record.get("data_replication_state"), record.get("progress_percent"), record.get("rescan_percent")
-    )
-    if rescanning:
-        return "rescan" if figure is None else f"rescan {figure}%"
-    return f"{figure}%"
 
 
 # --- One source server ---------------------------------------------------------------
@@ -891,11 +878,13 @@ def _describe_pending(query, snapshot):
     if pending:
         detail = []
         for r in pending[:20]:
-            where = progress_text(r)
-            detail.append(
-                f"{r['source_server_id']} ({r['hostname'] or 'no hostname'}, {r['region']}) "
-                f"{r['data_replication_state'] or UNKNOWN_STATE} {where}"
+            where = progress_text(
+                r["data_replication_state"] or UNKNOWN_STATE,
+                r["progress_percent"],
+                r["initiation"]["current_step"],
+                r["rescan_percent"],
             )
+            detail.append(f"{r['source_server_id']} ({r['hostname'] or 'no hostname'}, {r['region']}) {where}")
         more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
         parts.append(f"{len(pending)} of {len(snapshot['records'])} not there yet: " + "; ".join(detail) + more)
     missing = snapshot["missing"]["instance_ids"]

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from replication_samples import NOW, STEP_NAMES, iso, source_server, steps
 
-from ansible_collections.drs.orchestration.plugins.module_utils import replication
+from ansible_collections.drs.orchestration.plugins.module_utils import records, replication
 from ansible_collections.drs.orchestration.plugins.module_utils.replication import (
     normalize_source_server,
     summarize,
@@ -531,14 +531,23 @@ def test_rescan_percent_is_the_byte_weighted_share_of_what_is_rescanned(disks):
     assert record["rescan_percent"] == pytest.approx(expected)
 
 
+def where(record):
+    return records.progress_text(
+        record["data_replication_state"],
+        record["progress_percent"],
+        record["initiation"]["current_step"],
+        record["rescan_percent"],
+    )
+
+
 def test_progress_text_says_how_far_the_rescan_is_for_a_rescanning_server():
     rescan = normalize_source_server(rescanning([("/dev/xvda", 8 * GIB, 2 * GIB)]), "us-east-1", NOW)
-    assert replication.progress_text(rescan) == "rescan 25.0%"
+    assert where(rescan) == "RESCAN 25.0%"
     rescan["rescan_percent"] = None
-    assert replication.progress_text(rescan) == "rescan"
+    assert where(rescan) == "RESCAN"
     syncing = normalize_source_server(
         source_server(4, "INITIAL_SYNC", disks=[("/dev/xvda", 100, 42)]), "us-east-1", NOW
     )
-    assert replication.progress_text(syncing) == "42.0%"
+    assert where(syncing) == "INITIAL_SYNC 42.0%"
     initiating = normalize_source_server(source_server(5, "INITIATING", initiation_steps=steps(4)), "us-east-1", NOW)
-    assert replication.progress_text(initiating) == "step AUTHENTICATE_WITH_SERVICE"
+    assert where(initiating) == "INITIATING step AUTHENTICATE_WITH_SERVICE"

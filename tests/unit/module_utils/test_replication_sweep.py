@@ -261,7 +261,7 @@ def test_a_wait_that_times_out_on_a_rescanning_server_says_how_far_the_rescan_is
 
     drs.assert_all_called()
     # not the initial sync's 100%, which is done and says nothing about when the server is back
-    assert f"1 of 2 not there yet: {server_id(1)} (app-0001, us-east-1) RESCAN rescan 40.0%" in err.value.message
+    assert f"1 of 2 not there yet: {server_id(1)} (app-0001, us-east-1) RESCAN 40.0%" in err.value.message
     assert err.value.details["servers"][0]["rescan_percent"] == 40.0
 
 
