@@ -193,6 +193,7 @@ def _reversed_server(view):
         "arn": view.get("arn"),
         "dataReplicationState": view.get("data_replication_state"),
         "progressPercent": view.get("progress_percent"),
+        "rescanPercent": view.get("rescan_percent"),
         "replicatingThisInstance": view.get("replicating_this_instance"),
     }
 
@@ -225,6 +226,7 @@ def recovery_instance(record):
         "failbackJobId": failback.get("job_id"),
         "dataReplicationStatus": data.get("state"),
         "dataReplicationProgress": data.get("progress_percent"),
+        "dataReplicationRescanProgress": data.get("rescan_percent"),
         "failbackInitialization": {
             "currentStep": initiation.get("current_step"),
             "failedStep": initiation.get("failed_step"),

@@ -685,6 +685,34 @@ def test_aws_failback_recovers_the_reversed_server_in_the_origin_region(api_fact
     assert sent(api, "drs", "StartFailbackLaunch") == []
 
 
+def test_a_reverse_replication_rescanning_after_a_restart_shows_how_far_the_rescan_has_come(api_factory):
+    # The reversed-direction server's agent runs on the recovery instance: stopped, it is lost;
+    # started again, the server rescans its disks (emulator/README.md, "the source instance stops and starts").
+    api = api_factory(FAILBACK_FLEET)
+    instance = recover(api, "web-aws")
+    assert api.post(f"/recovery-instances/{instance}/reverse-replication").status_code == 202
+    api.emu.advance(3600)
+    (item,) = api.emu.client("drs", region="us-east-1").describe_recovery_instances(filters={})["items"]
+
+    def set_state(state):
+        api.emu.admin.service(
+            "ec2", "set-instance-state", region="us-east-1", instance_id=item["ec2InstanceID"], state=state
+        )
+
+    continuous = api.get("/recovery-instances").json["recoveryInstances"][0]["replicatingToSourceServer"]
+    assert (continuous["dataReplicationState"], continuous["rescanPercent"]) == ("CONTINUOUS", None)
+    set_state("stopped")
+    api.emu.advance(400)  # longer than the agent-not-seen delay (300 s)
+    set_state("running")
+    api.emu.advance(2)  # its disk rescans at 1 GiB/s: 2 GiB done
+    (listed,) = api.get("/recovery-instances").json["recoveryInstances"]
+    rescanning = listed["replicatingToSourceServer"]
+    assert rescanning["dataReplicationState"] == "RESCAN", listed
+    assert rescanning["progressPercent"] == 100.0
+    assert rescanning["rescanPercent"] == 10.0  # 2 GiB of its 20 GiB disk (the fleet default)
+    assert listed["dataReplicationRescanProgress"] is None  # the instance's own replication: none, origin AWS
+
+
 # --- routing ----------------------------------------------------------------------------------
 
 
