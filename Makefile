@@ -190,15 +190,19 @@ sanity: sanity-tree  ## ansible-test sanity (all tests) on a copy of the built c
 # Scenarios live in extensions/molecule/<name>/molecule.yml; extensions/molecule/config.yml
 # holds what they share (offline: no prerun, no Galaxy dependency step).
 # SCENARIOS="a b" runs only those (make test splits the scenarios over two lanes).
+# Each scenario's ephemeral directory (molecule's state; while it runs, the emulator's
+# PID, endpoint and log) is build/molecule/<name>: by default molecule puts it in ~/.ansible/tmp under a name
+# made from the checkout's directory name, one more set for every clone, never removed.
 .PHONY: molecule
 molecule: $(VENV_STAMP) collection-link  ## Run every Molecule scenario under extensions/molecule/ (or SCENARIOS="...")
-	$(call stage,molecule $(or $(SCENARIOS),--all))
+	$(call stage,molecule $(or $(SCENARIOS),$(MOLECULE_NAMES)))
 ifeq ($(MOLECULE_SCENARIOS),)
 	@echo "no Molecule scenarios under extensions/molecule/ yet: nothing to run"
-else ifeq ($(SCENARIOS),)
-	molecule test --all
 else
-	@for scenario in $(SCENARIOS); do echo "--> molecule test -s $$scenario"; molecule test -s $$scenario || exit 1; done
+	@for scenario in $(or $(SCENARIOS),$(MOLECULE_NAMES)); do \
+		echo "--> molecule test -s $$scenario"; \
+		MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/build/molecule/$$scenario molecule test -s $$scenario || exit 1; \
+	done
 endif
 
 # --- pytest ----------------------------------------------------------------------
