@@ -88,6 +88,8 @@ _EC2_ERRORS = frozenset(
         "RequestLimitExceeded",
         "ServiceUnavailable",
         "Unavailable",
+        # action-specific (describe calls: "The request uses too many filters or too many filter values.")
+        "FilterLimitExceeded",
         # action-specific (instances)
         "InvalidInstanceID.Malformed",
         "InvalidInstanceID.NotFound",

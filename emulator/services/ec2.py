@@ -36,6 +36,8 @@ STATE_CODES = {
 # MaxResults bounds of DescribeInstances (EC2 API reference: "You cannot specify this
 # parameter and the instance IDs parameter in the same request ... Valid range: 5-1000").
 MAX_RESULTS_RANGE = (5, 1000)
+# EC2 error codes (API reference): FilterLimitExceeded, too many filter values in one request.
+FILTER_VALUES_MAX = 200
 
 # States in which an instance's SSM agent does not ping (SSM reports ConnectionLost, or no
 # longer lists the instance); ``ssm_changed_at`` records when pinging last started or stopped.
@@ -183,6 +185,12 @@ class Ec2Backend(Backend):
             )
         if max_results is not None:
             self._check_max_results(max_results)
+        values = sum(len(flt.get("Values") or ()) for flt in params.get("Filters") or [])
+        if values > FILTER_VALUES_MAX:
+            raise AwsError(
+                "FilterLimitExceeded",
+                f"The maximum number of filter values specified on a single call is {FILTER_VALUES_MAX}",
+            )
         matches = self._by_ids(ids) if ids else self.instances()
         for flt in params.get("Filters") or []:
             matches = self._filter(matches, flt)

@@ -77,7 +77,9 @@ CROSS_ACCOUNT_HISTORY_SECONDS = 30 * 24 * 3600
 TARGETS_RESOLUTION_SECONDS = 60
 TARGETS_POLL_SECONDS = 2
 SUPPORTED_PLATFORMS = ("Linux", "Windows")  # DRS source servers
-EC2_FILTER_CHUNK = 200  # values per EC2 filter
+# EC2 takes at most 200 filter values in one DescribeInstances call, all filters counted together
+# (FilterLimitExceeded): instance_ids go in chunks of what instance_filters leave.
+EC2_FILTER_VALUES = 200
 UNFINISHED_STATUSES = (PENDING, IN_PROGRESS)  # tracking record statuses a finished command replaces
 EC2_PAGE_SIZE = 1000  # DescribeInstances MaxResults maximum
 # DescribeSourceServers.maxResults has no upper bound in the model; 1000 is the bound the
@@ -164,6 +166,7 @@ class InstallRequest:
                 "No instances selected: give instance_ids (e.g. [i-0123456789abcdef0]) and/or instance_filters "
                 "(EC2 filters, e.g. {'tag:dr:enabled': 'true'})."
             )
+        _check_filter_values(values["instance_filters"], bool(values["instance_ids"]))
         values["tags"] = _check_tags(values.get("tags") or {})
         values["account_id"] = check_account_id(values.get("account_id"), "account_id")
         _check_document_options(values)
@@ -189,6 +192,23 @@ def _check_filters(filters):
         if not values or any(v is None or isinstance(v, dict | list) for v in values):
             raise InputError(f"instance_filters[{name!r}] must be a string or a list of strings, got {value!r}.")
     return dict(filters)
+
+
+def _filter_value_count(filters):
+    return sum(len(value) if isinstance(value, list) else 1 for value in filters.values())
+
+
+def _check_filter_values(filters, with_ids):
+    """EC2 refuses a DescribeInstances call with more than 200 filter values in all (FilterLimitExceeded);
+    instance_ids travel as one more filter beside instance_filters, so they need room of their own."""
+    count = _filter_value_count(filters)
+    limit = EC2_FILTER_VALUES - 1 if with_ids else EC2_FILTER_VALUES
+    if count > limit:
+        beside = " beside instance_ids" if with_ids else ""
+        raise InputError(
+            f"instance_filters name {count} values in all; EC2 takes at most {limit}{beside} in one request. "
+            "Select by a tag the instances share (e.g. {'tag:dr:enabled': 'true'}) or list them in instance_ids."
+        )
 
 
 def _tag_problem(text, what, allowed):
@@ -604,7 +624,8 @@ class _Run:
         filters = _ec2_filters(request.instance_filters)
         found = {}
         if request.instance_ids:
-            for ids in chunked(request.instance_ids, EC2_FILTER_CHUNK):
+            room = EC2_FILTER_VALUES - _filter_value_count(request.instance_filters)
+            for ids in chunked(request.instance_ids, room):
                 calls = filters + [{"Name": "instance-id", "Values": ids}]
                 for reservation in paginate(
                     ec2,

@@ -57,6 +57,8 @@ options:
         EC2 C(DescribeInstances) filters that select the instances, for example C({"tag:dr:enabled": "true"}).
       - Values may be strings or lists of strings. Terminated instances are ignored; stopped ones are
         reported as rejected, unless they are protected already and O(skip_protected) is on (then skipped).
+      - EC2 takes at most 200 filter values in one request, all filters counted together; with O(instance_ids),
+        which are looked up in chunks beside these filters, at most 199. More is refused before any call.
       - See U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html) for the filter names.
     type: dict
   target_region:

@@ -142,6 +142,18 @@ def test_max_results_pages_with_next_token_and_cannot_be_combined_with_ids(ec2):
     assert error_of(lambda: ec2.describe_instances(NextToken="garbage"))[0] == "InvalidPaginationToken"
 
 
+def test_more_than_200_filter_values_in_one_call_are_refused(ec2):
+    names = [f"web-{n:03d}" for n in range(199)]
+    at_the_limit = [{"Name": "tag:Name", "Values": names}, {"Name": "tag:app", "Values": ["shop"]}]
+    assert found(ec2, Filters=at_the_limit) == []  # 200 values: accepted (no instance is named so)
+    assert error_of(
+        lambda: ec2.describe_instances(Filters=[*at_the_limit, {"Name": "tag-key", "Values": ["app"]}])
+    ) == (
+        "FilterLimitExceeded",
+        "The maximum number of filter values specified on a single call is 200",
+    )
+
+
 def test_pages_split_a_larger_fleet(emulator_factory):
     emu = emulator_factory({"generate": {"count": 12, "seed": 3}})
     ec2 = emu.client("ec2")

@@ -908,6 +908,16 @@ def test_unknown_instance_ids_are_rejected_with_the_region_named(run):
     assert error.details["summary"]["installed"] == 1
 
 
+def test_instance_ids_and_filters_never_pass_ec2s_200_filter_values_in_one_call(run):
+    # instance_ids travel as an instance-id filter beside instance_filters: the chunks leave room for them
+    r = run(fleet(count=200))
+    result = r.plan(instance_ids=r.ids(), instance_filters={"tag:dr:enabled": "true"})
+    assert result["summary"]["would_install"] == 200
+    calls = r.emu.calls("ec2", "DescribeInstances")
+    assert [sum(len(f["Values"]) for f in c["params"]["Filters"]) for c in calls] == [200, 2]
+    assert all(c["status"] == 200 for c in calls)
+
+
 def test_filters_matching_nothing_fail_before_sending(run):
     r = run(fleet(count=2))
     with pytest.raises(InputError, match="matched no instance in us-east-1"):

@@ -52,6 +52,17 @@ def test_batch_size_outside_1_to_50_is_refused(size):
     assert "batch_size must be between 1 and 50" in refused(batch_size=size)
 
 
+def test_filters_with_more_values_than_ec2_takes_in_one_request_are_refused():
+    many = [f"app-{n}" for n in range(200)]
+    assert "200 values in all; EC2 takes at most 199 beside instance_ids" in refused(
+        instance_ids=["i-0123456789abcdef0"], instance_filters={"tag:Name": many}
+    )
+    assert "201 values in all; EC2 takes at most 200 in one request." in refused(
+        instance_filters={"tag:Name": many, "instance-state-name": "running"}
+    )
+    assert request(instance_filters={"tag:Name": many}).instance_filters == {"tag:Name": many}
+
+
 def test_unknown_target_region_lists_the_drs_regions():
     message = refused(target_region="us-north-7")
     assert "'us-north-7' is not a region where DRS is available" in message
