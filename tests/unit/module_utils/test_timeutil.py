@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -39,6 +39,14 @@ def test_datetimes_from_every_form_aws_uses():
     assert timeutil.parse_datetime(expected.replace(tzinfo=None)) == expected
     for absent in (None, "", "yesterday", True, [], {}):
         assert timeutil.parse_datetime(absent) is None
+
+
+def test_times_in_another_zone_come_back_in_utc():
+    # botocore hands SSM's epoch times over in the controller's local zone (tzlocal)
+    eastern = timezone(timedelta(hours=-5))
+    local = datetime(2026, 11, 27, 5, 0, tzinfo=eastern)
+    assert timeutil.parse_datetime(local).isoformat() == "2026-11-27T10:00:00+00:00"
+    assert timeutil.parse_datetime("2026-11-27T05:00:00-05:00").isoformat() == "2026-11-27T10:00:00+00:00"
 
 
 def test_service_now_reads_the_date_header_and_falls_back():
