@@ -53,6 +53,7 @@ from .ssm import (
     invocation_summary,
     list_commands,
     list_invocations,
+    never_ran,
     overall_status,
     send_command,
 )
@@ -794,7 +795,12 @@ class _Run:
                         self._installed_earlier(record, command)
                     elif not record["source_server_id"] and self._may_still_register(record, command):
                         self._earlier_success(record, command)
-                elif instance_id in open_ids and not request.retry_failed and _requested_after(command, failures_since):
+                elif (
+                    instance_id in open_ids
+                    and not request.retry_failed
+                    and not never_ran(result)
+                    and _requested_after(command, failures_since)
+                ):
                     self._earlier_failure(record, command, result)
 
     def _command_instances(self, command, listed):

@@ -48,6 +48,12 @@ PENDING, IN_PROGRESS, SUCCESS, FAILED, CANCELLED = "Pending", "InProgress", "Suc
 # Status values that end an invocation or a command (model enums CommandInvocationStatus / CommandStatus).
 TERMINAL_STATUSES = frozenset({"Success", "Cancelled", "TimedOut", "Failed"})
 
+# Invocations that never ran the installer on the instance: SSM could not deliver them, cancelled
+# them when the command reached its MaxErrors (Terminated), or an operator cancelled the command.
+# Their remedies say "re-run", and a re-run sends the install again; an install that ran and failed
+# is reported, not retried (retry_failed).
+_NOT_RUN = frozenset({"undeliverable", "terminated", "cancelled"})
+
 # key (StatusDetails or Status without spaces, lower case) -> (group, reason, remedy)
 _STATES = {
     "pending": (PENDING, "the command has not reached the instance yet", None),
@@ -184,6 +190,12 @@ def command_summary(command):
         "error_count": command.get("ErrorCount"),
         "delivery_timed_out_count": command.get("DeliveryTimedOutCount"),
     }
+
+
+def never_ran(result):
+    """Whether an :func:`invocation_summary` is of an invocation that never ran the installer (see _NOT_RUN)."""
+    key = (result.get("status_details") or result.get("status") or "").replace(" ", "").lower()
+    return key in _NOT_RUN
 
 
 def invocation_summary(invocation, output_limit=1000):

@@ -162,6 +162,8 @@ options:
     description:
       - Send the install again to instances whose last install from this document to O(target_region), in the
         last 24 hours, failed. By default those are reported as failed with the earlier reason and not retried.
+      - An earlier install that never ran the installer (C(Undeliverable), C(Terminated) by O(max_errors),
+        C(Cancelled)) is not a failure here; it is sent again whatever this option says.
     type: bool
     default: false
   wait_for_registration:

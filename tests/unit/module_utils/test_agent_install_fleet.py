@@ -207,6 +207,22 @@ def test_max_errors_stops_the_command_and_each_outcome_is_named(run):
     assert all(i["outcome"] == "failed" for i in terminated)
 
 
+def test_a_rerun_sends_the_install_that_max_errors_kept_from_running_not_the_one_that_failed(run):
+    r = run(fleet(count=6, fail=1, timing={"install_seconds": 60}))
+    first = r.install(max_concurrency="1", max_errors="0", max_failures=6)
+    terminated = sorted(i["instance_id"] for i in first["instances"] if i["status_details"] == "Terminated")
+    (failed,) = [i["instance_id"] for i in first["instances"] if i["status_details"] == "Failed"]
+    assert terminated  # SSM cancelled what had not started when the first failure reached max_errors 0
+
+    again = r.install(max_concurrency="1", max_errors="0", max_failures=6)
+
+    assert sorted(r.emu.calls("ssm", "SendCommand")[-1]["params"]["InstanceIds"]) == terminated
+    assert {i for i in terminated if by_id(again)[i]["outcome"] == "installed"} == set(terminated)
+    assert by_id(again)[failed]["outcome"] == "failed"
+    assert "not retried" in by_id(again)[failed]["reason"]
+    assert len(r.emu.calls("ssm", "SendCommand")) == 2
+
+
 # -- idempotence -----------------------------------------------------------------------------
 
 
