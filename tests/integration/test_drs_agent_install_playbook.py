@@ -9,6 +9,8 @@ ways a run stops before sending anything, and a re-run over a fleet with a stopp
 
 from __future__ import annotations
 
+import json
+
 from emulator.testing import ACCESS_KEY, SECRET_KEY
 from tests.module_harness import REPO, run_playbook
 
@@ -35,14 +37,18 @@ def survey(emu, **answers):
     }
 
 
-def test_instance_id_text_is_read_and_the_precheck_stops_before_sending(emulator_factory):
+def test_instance_id_text_is_read_and_the_precheck_stops_before_sending(emulator_factory, tmp_path):
     emu = emulator_factory(FLEET, speed=600)
     by_name = {i["name"]: i["instance_id"] for i in emu.world.fleet.instances}
     offline, healthy = by_name["app-0001"], by_name["app-0002"]
-    run = run_playbook(PLAYBOOK, survey(emu, instance_ids=f"{offline},\n {healthy}"))
+    report = tmp_path / "result.json"
+    run = run_playbook(PLAYBOOK, survey(emu, instance_ids=f"{offline},\n {healthy}", report_file=str(report)))
     assert run.returncode != 0
     assert f"1 instance(s) cannot be installed (more than agent_install_max_failures = 0): {offline}." in run.stdout
     assert "Nothing was sent" in run.stdout
+    # the stopped run still writes its report: the plan's outcome of each instance
+    outcomes = {i["instance_id"]: i["outcome"] for i in json.loads(report.read_text())["instances"]}
+    assert outcomes == {offline: "rejected", healthy: "would_install"}
     (describe,) = emu.calls("ec2", "DescribeInstances")
     assert describe["params"]["Filters"] == [{"Name": "instance-id", "Values": [offline, healthy]}]
     assert emu.calls("ssm", "SendCommand") == []
