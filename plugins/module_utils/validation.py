@@ -16,7 +16,8 @@ from .errors import InputError
 # Patterns from the service models (botocore ``drs``/``ec2``) and EC2's ID format.
 EC2_INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SOURCE_SERVER_ID = re.compile(r"^s-[0-9a-zA-Z]{17}$")
-RECOVERY_INSTANCE_ID = re.compile(r"^i-[0-9a-fA-F]{8,}$")
+# The model: pattern i-[0-9a-fA-F]{8,}, length 10-19.
+RECOVERY_INSTANCE_ID = re.compile(r"^i-[0-9a-fA-F]{8,17}$")
 JOB_ID = re.compile(r"^drsjob-[0-9a-zA-Z]{17}$")
 SNAPSHOT_ID = re.compile(r"^pit-[0-9a-zA-Z]{17}$")
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")

@@ -26,6 +26,15 @@ def test_malformed_instance_ids_are_named(bad):
     assert "i-0123456789abcdef0" in caught.value.message.split("like")[-1]  # shows the expected form
 
 
+def test_recovery_instance_ids_follow_the_models_pattern_and_length():
+    # DRS RecoveryInstanceID: i-[0-9a-fA-F]{8,}, 10 to 19 characters
+    good = ["i-01234567", "i-0123456789ABCDEF0"]
+    assert check_ids(good, "recovery_instance", "recovery_instance_ids") == good
+    for bad in ("i-0123456", "i-0123456789abcdef01", "i-" + "a" * 30):
+        with pytest.raises(InputError, match="recovery instance ID like i-0123456789abcdef0"):
+            check_ids([bad], "recovery_instance", "recovery_instance_ids")
+
+
 def test_many_bad_ids_are_summarised():
     with pytest.raises(InputError) as caught:
         check_ids([f"bad-{n}" for n in range(25)], "source_server", "source_server_ids")
