@@ -180,8 +180,7 @@ def install_status(app, request):
     in the Region it was sent in.
     """
     command_id = agent_install.check_command_id(request.path_param("commandId"))
-    table = TrackingTable(app.clients.writer("dynamodb"), app.table_name) if app.table_name else None
-    record = table.get(command_id) if table else None
+    record = _tracking_record(app, command_id)
     asked = request.query_value("region")
     region = region_of(app, asked if asked is not None or not record else record.get("CommandRegion"))
     status = agent_install.install_status(
@@ -190,9 +189,25 @@ def install_status(app, request):
     if record:
         overall = status["overall_status"]
         if overall in TERMINAL_INSTALL_STATUSES and record.get("Status") != overall:
-            table.update_status(command_id, overall, summary=status.get("summary"))
-            record["Status"] = overall
+            table = TrackingTable(app.clients.writer("dynamodb"), app.table_name)
+            try:
+                table.update_status(command_id, overall, summary=status.get("summary"))
+                record["Status"] = overall
+            except Exception:  # the status was read; the record catches up on a later read
+                LOG.exception("tracking record for %s not brought up to date", command_id)
     return 200, shapes.install_status(status, record)
+
+
+def _tracking_record(app, command_id):
+    """The command's tracking record, or None: also when the table cannot be read (the status comes
+    from SSM either way; a missing or misconfigured table is logged, not answered as a missing command)."""
+    if not app.table_name:
+        return None
+    try:
+        return TrackingTable(app.clients.reader("dynamodb"), app.table_name).get(command_id)
+    except Exception:
+        LOG.exception("tracking table %s not readable for %s", app.table_name, command_id)
+        return None
 
 
 # --- recovery instances, reverse replication, failback --------------------------------------

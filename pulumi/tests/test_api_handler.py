@@ -186,6 +186,16 @@ def test_install_status_reports_each_instance_and_records_the_final_status(api_f
     assert item["Summary"] == {"M": {"Success": {"N": "2"}}}
 
 
+def test_install_status_answers_from_ssm_when_the_tracking_table_cannot_be_read(api_factory):
+    api = api_factory(INSTALL_FLEET, create_table=False)  # configured, never created
+    sent = api.post("/agent/install", {"instanceIds": [WEB1], "targetRegion": "us-west-2"}).json
+    assert sent["tracked"] is False
+    api.emu.advance(300)
+    done = api.get(f"/agent/install/{sent['commandId']}/status")
+    assert done.status_code == 200, done.json
+    assert (done.json["overallStatus"], done.json["createdBy"]) == ("Success", None)
+
+
 def test_install_status_of_an_unknown_command_is_404(api_factory):
     api = api_factory(INSTALL_FLEET)
     assert_error(api.get("/agent/install/0b9f8a30-1111-4222-8333-944445555666/status"), 404, "No SSM command")
