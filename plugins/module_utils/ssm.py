@@ -194,8 +194,7 @@ def command_summary(command):
 
 def never_ran(result):
     """Whether an :func:`invocation_summary` is of an invocation that never ran the installer (see _NOT_RUN)."""
-    key = (result.get("status_details") or result.get("status") or "").replace(" ", "").lower()
-    return key in _NOT_RUN
+    return _key(result.get("status_details") or result.get("status")) in _NOT_RUN
 
 
 def invocation_summary(invocation, output_limit=1000):
